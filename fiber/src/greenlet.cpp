@@ -1,0 +1,288 @@
+// greenlet's semantics: starting, switching, throwing, finishing.
+//
+// Invariants:
+// - Every switch goes through transfer() (or, for a dying greenlet, through
+//   finish()), so tracing, thread checks and the bookkeeping done on landing
+//   (after_switch) cannot be bypassed.
+// - A target is resolved before the switch: dead greenlets forward to their
+//   first live ancestor, an unstarted one is started (python greenlet's
+//   g_switch does the same walk).
+// - Values and exceptions travel by pointer in a switch_message on the
+//   sender's stack; the receiver moves them out before it does anything that
+//   could release that stack.
+// - The hot path makes no system call, takes no lock and touches no atomic:
+//   one TLS load, a few flag tests, the eh-globals swap and the jump.
+//
+// Rejected: delivering a child's result to whoever switched in last
+// (asymmetric coroutines). greenlet's parent rule is what lets a hub be the
+// parent of every task and receive their results and failures.
+
+#include <tendril/fiber/greenlet.hpp>
+
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include <tendril/fiber/stack.hpp>
+
+#include "context_switch.hpp"
+#include "greenlet_state.hpp"
+#include "lifetime.hpp"
+#include "thread_state.hpp"
+
+namespace tendril::detail {
+namespace {
+
+[[noreturn]] void throw_other_thread(thread_state& ts, greenlet_state* target) {
+  throw error("cannot switch from " + ts.describe() + " to " + target->describe() + " of " +
+              target->thread->describe() + ": a greenlet belongs to the thread that created it");
+}
+
+void start(thread_state& ts, greenlet_state* g) {
+  std::size_t size = g->requested_stack_size != 0 ? g->requested_stack_size : default_stack_size();
+  g->stack = ts.stacks.allocate(size);
+  prepare_context(g);
+  g->status = greenlet_status::active;
+  ts.link_active(g);
+}
+
+// The greenlet a switch to `g` really resumes: g, or its first ancestor that
+// is not dead (a main greenlet is never dead on a live thread, so this ends).
+// An unstarted one is started by start_if_needed, once the trace hook has
+// had its say.
+greenlet_state* live_target(greenlet_state* g) noexcept {
+  while (g->status == greenlet_status::dead) g = g->parent;
+  return g;
+}
+
+void start_if_needed(thread_state& ts, greenlet_state* g) {
+  if (g->status == greenlet_status::unstarted) start(ts, g);
+}
+
+void call_trace(thread_state& ts, bool throwing, greenlet_state* from, greenlet_state* to) {
+  trace_function fn = ts.trace;  // the hook may replace itself
+  try {
+    fn(throwing ? trace_event::thrown : trace_event::switched, greenlet(retain(from)), greenlet(retain(to)));
+  } catch (...) {
+    ts.trace = nullptr;
+    throw;
+  }
+}
+
+// Bookkeeping on the receiving side of a switch, for the rare cases: the
+// origin died (its stack comes back here), its last handle went while it ran,
+// or other threads dropped handles to this thread's greenlets.
+void settle(thread_state& ts, greenlet_state* origin) noexcept {
+  if (origin->status == greenlet_status::dead && origin->stack.kind != stack_kind::none) {
+    ts.stacks.release(std::exchange(origin->stack, {}), *origin);
+    forget_context(origin);
+  }
+  if (origin->orphaned) {
+    origin->orphaned = false;
+    if (origin->strong.load(std::memory_order_acquire) == 0) collect(ts, origin);
+  }
+  if (ts.has_deferred()) ts.process_deferred();
+}
+
+inline void after_switch(thread_state& ts, greenlet_state* origin) noexcept {
+  if (origin->status == greenlet_status::dead || origin->orphaned || ts.has_deferred()) [[unlikely]]
+    settle(ts, origin);
+}
+
+std::any receive(thread_state& ts, switch_message* in) {
+  std::any value(std::move(*in->value));
+  if (in->error != nullptr) [[unlikely]] {
+    std::exception_ptr error = std::move(*in->error);
+    after_switch(ts, in->origin);
+    std::rethrow_exception(std::move(error));
+  }
+  after_switch(ts, in->origin);
+  return value;
+}
+
+// Runs the body and turns its outcome into what the parent receives.
+void run_body(greenlet_state* self, std::any&& start_value, std::any& result, std::exception_ptr& error) noexcept {
+  try {
+    if (error) std::rethrow_exception(std::exchange(error, nullptr));
+    result = self->run->invoke(self->body(), std::move(start_value));
+  } catch (const greenlet_exit& exit) {
+    result = exit;  // greenlet_exit reaches the parent as a value, not raised
+  } catch (...) {
+    error = std::current_exception();  // carried to the parent, rethrown there
+  }
+}
+
+[[noreturn]] void finish(thread_state& ts, greenlet_state* self, std::any& result,
+                         std::exception_ptr& error) noexcept {
+  if (const run_vtable* run = std::exchange(self->run, nullptr)) run->destroy(self->body());
+  if (!self->locals.empty()) destroy_fiber_locals(self);
+  self->status = greenlet_status::dead;
+  ts.unlink_active(self);
+  greenlet_state* target = live_target(self->parent);
+  if (ts.trace) [[unlikely]] {
+    try {
+      call_trace(ts, error != nullptr, self, target);
+    } catch (...) {
+      error = std::current_exception();  // see trace.hpp: it replaces the result
+    }
+  }
+  start_if_needed(ts, target);  // only fails for want of memory: terminates, being noexcept
+  switch_message msg{&result, error ? &error : nullptr, self, target};
+  final_switch(ts, self, target, &msg);
+}
+
+// The checks and detours that the common switch (to an active greenlet of
+// this thread, untraced, carrying a value) does not need.
+std::any transfer_slow(thread_state& ts, greenlet_state* target, std::any&& value, std::exception_ptr&& error) {
+  if (target->thread != &ts) throw_other_thread(ts, target);
+  greenlet_state* self = ts.current;
+  target = live_target(target);
+  if (target == self) {
+    if (error) std::rethrow_exception(std::move(error));
+    return std::move(value);
+  }
+  if (ts.trace) call_trace(ts, error != nullptr, self, target);
+  start_if_needed(ts, target);
+  switch_message msg{&value, error ? &error : nullptr, self, target};
+  return receive(ts, switch_context(ts, self, target, &msg));
+}
+
+}  // namespace
+
+std::any transfer(greenlet_state* target, std::any&& value, std::exception_ptr&& error) {
+  thread_state& ts = *thread_state::get();
+  greenlet_state* self = ts.current;
+  if (target->status != greenlet_status::active || target->thread != &ts || target == self || error || ts.trace)
+      [[unlikely]]
+    return transfer_slow(ts, target, std::move(value), std::move(error));
+  switch_message msg{&value, nullptr, self, target};
+  return receive(ts, switch_context(ts, self, target, &msg));
+}
+
+void greenlet_main(switch_message* in) noexcept {
+  greenlet_state* self = in->target;
+  thread_state& ts = *self->thread;
+  std::any result;
+  std::exception_ptr error = in->error != nullptr ? std::move(*in->error) : nullptr;
+  {
+    std::any start_value = std::move(*in->value);
+    after_switch(ts, in->origin);
+    run_body(self, std::move(start_value), result, error);
+  }
+  finish(ts, self, result, error);
+}
+
+}  // namespace tendril::detail
+
+namespace tendril {
+
+using detail::greenlet_state;
+using detail::greenlet_status;
+
+namespace {
+[[noreturn]] void throw_empty() { throw error("operation on an empty greenlet handle"); }
+}  // namespace
+
+greenlet_state* greenlet::checked() const {
+  if (state_ == nullptr) [[unlikely]]
+    throw_empty();
+  return state_;
+}
+
+greenlet greenlet::current() {
+  return greenlet(detail::retain(detail::thread_state::get()->current));
+}
+
+std::any greenlet::switch_to(std::any value) const {
+  return detail::transfer(checked(), std::move(value), nullptr);
+}
+
+std::any greenlet::switch_to_parent(std::any value) {
+  greenlet_state* self = detail::thread_state::get()->current;
+  if (self->parent == nullptr) throw error("switch_to_parent from " + self->describe() + ", which has no parent");
+  greenlet parent(detail::retain(self->parent));
+  return parent.switch_to(std::move(value));
+}
+
+std::any greenlet::throw_in(std::exception_ptr error) const {
+  greenlet_state* target = checked();
+  if (!error) throw tendril::error("throw_in with an empty exception_ptr into " + target->describe());
+  if (target->status == greenlet_status::dead) {
+    // A dead greenlet "eats" greenlet_exit, as it would have had it escaped
+    // its run: the first live ancestor receives it as a value.
+    try {
+      std::rethrow_exception(error);
+    } catch (const greenlet_exit& exit) {
+      return detail::transfer(target, std::any(exit), nullptr);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): any other exception travels as one
+    }
+  }
+  return detail::transfer(target, {}, std::move(error));
+}
+
+bool greenlet::started() const noexcept {
+  return state_ != nullptr && state_->status != greenlet_status::unstarted;
+}
+
+bool greenlet::dead() const noexcept { return state_ != nullptr && state_->status == greenlet_status::dead; }
+
+bool greenlet::active() const noexcept {
+  return state_ != nullptr && state_->status == greenlet_status::active;
+}
+
+bool greenlet::is_main() const noexcept { return state_ != nullptr && state_->is_main; }
+
+greenlet greenlet::parent() const {
+  greenlet_state* p = checked()->parent;
+  return p != nullptr ? greenlet(detail::retain(p)) : greenlet();
+}
+
+void greenlet::set_parent(const greenlet& parent) const {
+  greenlet_state* self = checked();
+  if (self->is_main) throw error("cannot set the parent of " + self->describe());
+  detail::thread_state* ts = detail::thread_state::get();
+  if (self->thread != ts) {
+    throw error("cannot set the parent of " + self->describe() + " of " + self->thread->describe() + " from " +
+                ts->describe());
+  }
+  if (parent.state_ == nullptr) throw error("cannot set an empty parent for " + self->describe());
+  if (parent.state_->thread != self->thread) {
+    throw error("cannot make " + parent.state_->describe() + " of " + parent.state_->thread->describe() +
+                " the parent of " + self->describe() + " of " + self->thread->describe());
+  }
+  for (greenlet_state* p = parent.state_; p != nullptr; p = p->parent) {
+    if (p == self) throw error("cyclic parent chain: " + parent.state_->describe() + " descends from " + self->describe());
+  }
+  greenlet_state* old = std::exchange(self->parent, detail::retain(parent.state_));
+  detail::release(old);
+}
+
+std::uint64_t greenlet::id() const noexcept { return state_ != nullptr ? state_->id : 0; }
+
+std::string greenlet::name() const { return checked()->name(); }
+
+void greenlet::set_name(std::string name) const { checked()->set_name(std::move(name)); }
+
+std::string greenlet::describe() const { return state_ != nullptr ? state_->describe() : "empty greenlet"; }
+
+std::size_t greenlet::stack_size() const noexcept { return state_ != nullptr ? state_->stack.size : 0; }
+
+void greenlet::throw_bad_value(const std::type_info& got, const std::type_info& wanted) {
+  auto demangle = [](const std::type_info& t) {
+    if (t == typeid(void)) return std::string("no value");
+    int status = 0;
+    std::unique_ptr<char, decltype(&std::free)> name(abi::__cxa_demangle(t.name(), nullptr, nullptr, &status),
+                                                     &std::free);
+    return std::string(status == 0 ? name.get() : t.name());
+  };
+  throw error("switched value is " + demangle(got) + ", expected " + demangle(wanted) + " (in " +
+              greenlet::current().describe() + ")");
+}
+
+std::size_t active_greenlet_count() noexcept {
+  detail::thread_state* ts = detail::thread_state::find();
+  return ts != nullptr ? ts->active_count() : 0;
+}
+
+}  // namespace tendril

@@ -1,0 +1,82 @@
+#pragma once
+// Per-thread allocation of fiber stacks: guarded stacks while the process's
+// mapping budget lasts, compact slab stacks after it; a warm pool of both.
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace tendril::detail {
+
+class greenlet_state;
+
+enum class stack_kind : std::uint8_t { none, guarded, compact };
+
+/// A stack's usable memory: [limit, limit + size); it grows down from limit + size.
+struct stack_region {
+  char* limit = nullptr;
+  std::size_t size = 0;
+  stack_kind kind = stack_kind::none;
+  unsigned valgrind_id = 0;
+
+  char* top() const noexcept { return limit + size; }
+};
+
+inline constexpr std::size_t guard_size = 4096;
+
+/// stack_allocator hands out stacks for one thread. Not thread-safe: only its
+/// thread allocates and releases (a greenlet's stack is released on its own
+/// thread, by whoever it switched to when it died).
+class stack_allocator {
+ public:
+  stack_allocator() = default;
+  stack_allocator(const stack_allocator&) = delete;
+  stack_allocator& operator=(const stack_allocator&) = delete;
+  ~stack_allocator();
+
+  /// allocate(size) returns a stack of at least `size` usable bytes (rounded
+  /// up to pages), from the pool when one of that size is free.
+  /// Errors: tendril::system_error when the kernel refuses the mapping.
+  stack_region allocate(std::size_t size);
+
+  /// release(stack, owner) returns a stack to the pool (or unmaps it beyond
+  /// the pool limit). Aborts with the owner named if a compact stack's canary
+  /// shows it overflowed.
+  void release(stack_region stack, const greenlet_state& owner) noexcept;
+
+  /// trim() unmaps every pooled guarded stack and releases pooled compact stacks' memory.
+  void trim() noexcept;
+
+  std::size_t in_use() const noexcept { return in_use_; }
+  std::size_t compact_in_use() const noexcept { return compact_in_use_; }
+  std::size_t pooled() const noexcept;
+
+ private:
+  struct free_list {
+    std::size_t size;
+    std::vector<stack_region> stacks;
+  };
+  struct slab {
+    char* base;
+    std::size_t bytes;
+    std::size_t stack_size;  ///< every stack carved from it has this size
+    std::size_t used;        ///< bytes carved so far, from the bottom
+  };
+
+  free_list& list_for(std::size_t size);
+  stack_region map_guarded(std::size_t size);
+  stack_region carve_compact(std::size_t size);
+
+  std::vector<free_list> pool_;
+  std::vector<slab> slabs_;
+  std::size_t in_use_ = 0;
+  std::size_t compact_in_use_ = 0;
+};
+
+/// round_stack_size(n) is n rounded up to whole pages, at least the minimum.
+std::size_t round_stack_size(std::size_t bytes) noexcept;
+
+/// guarded_stacks_mapped() is the process-wide count of guarded stacks mapped.
+std::size_t guarded_stacks_mapped() noexcept;
+
+}  // namespace tendril::detail
