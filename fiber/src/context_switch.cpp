@@ -66,13 +66,16 @@ inline fctx::transfer_t jump(fctx::fcontext_t to, void* data) noexcept {
       : "=r"(rax), "=r"(rdx), "+r"(rdi), "+r"(rsi)
       :
       // Everything the SysV ABI lets a called function clobber.
-      : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
-        "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st", "st(1)", "st(2)",
-        "st(3)", "st(4)", "st(5)", "st(6)", "st(7)", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
+      : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+        "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st", "st(1)",
+        "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)", "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6",
+        "mm7");
   return {rax, rdx};
 }
 #else
-inline fctx::transfer_t jump(fctx::fcontext_t to, void* data) noexcept { return fctx::jump_fcontext(to, data); }
+inline fctx::transfer_t jump(fctx::fcontext_t to, void* data) noexcept {
+  return fctx::jump_fcontext(to, data);
+}
 #endif
 
 static_assert(sizeof(eh_state) == 2 * sizeof(void*), "eh_state must mirror libstdc++'s __cxa_eh_globals");
@@ -162,8 +165,6 @@ void adopt_thread_context(greenlet_state* main) noexcept {
   (void)main;
 }
 
-eh_state* this_thread_eh_globals() noexcept {
-  return reinterpret_cast<eh_state*>(abi::__cxa_get_globals());
-}
+eh_state* this_thread_eh_globals() noexcept { return reinterpret_cast<eh_state*>(abi::__cxa_get_globals()); }
 
 }  // namespace tendril::detail

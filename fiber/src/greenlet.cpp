@@ -78,7 +78,10 @@ void settle(thread_state& ts, greenlet_state* origin) noexcept {
     ts.stacks.release(std::exchange(origin->stack, {}), *origin);
     forget_context(origin);
   }
-  if (origin->orphaned) {
+  if (origin->self_owned && origin->status == greenlet_status::dead) {
+    origin->self_owned = false;
+    release(origin);  // may free it
+  } else if (origin->orphaned) {
     origin->orphaned = false;
     if (origin->strong.load(std::memory_order_acquire) == 0) collect(ts, origin);
   }
@@ -102,7 +105,8 @@ std::any receive(thread_state& ts, switch_message* in) {
 }
 
 // Runs the body and turns its outcome into what the parent receives.
-void run_body(greenlet_state* self, std::any&& start_value, std::any& result, std::exception_ptr& error) noexcept {
+void run_body(greenlet_state* self, std::any&& start_value, std::any& result,
+              std::exception_ptr& error) noexcept {
   try {
     if (error) std::rethrow_exception(std::exchange(error, nullptr));
     result = self->run->invoke(self->body(), std::move(start_value));
@@ -134,7 +138,8 @@ void run_body(greenlet_state* self, std::any&& start_value, std::any& result, st
 
 // The checks and detours that the common switch (to an active greenlet of
 // this thread, untraced, carrying a value) does not need.
-std::any transfer_slow(thread_state& ts, greenlet_state* target, std::any&& value, std::exception_ptr&& error) {
+std::any transfer_slow(thread_state& ts, greenlet_state* target, std::any&& value,
+                       std::exception_ptr&& error) {
   if (target->thread != &ts) throw_other_thread(ts, target);
   greenlet_state* self = ts.current;
   target = live_target(target);
@@ -153,8 +158,8 @@ std::any transfer_slow(thread_state& ts, greenlet_state* target, std::any&& valu
 std::any transfer(greenlet_state* target, std::any&& value, std::exception_ptr&& error) {
   thread_state& ts = *thread_state::get();
   greenlet_state* self = ts.current;
-  if (target->status != greenlet_status::active || target->thread != &ts || target == self || error || ts.trace)
-      [[unlikely]]
+  if (target->status != greenlet_status::active || target->thread != &ts || target == self || error ||
+      ts.trace) [[unlikely]]
     return transfer_slow(ts, target, std::move(value), std::move(error));
   switch_message msg{&value, nullptr, self, target};
   return receive(ts, switch_context(ts, self, target, &msg));
@@ -190,9 +195,7 @@ greenlet_state* greenlet::checked() const {
   return state_;
 }
 
-greenlet greenlet::current() {
-  return greenlet(detail::retain(detail::thread_state::get()->current));
-}
+greenlet greenlet::current() { return greenlet(detail::retain(detail::thread_state::get()->current)); }
 
 std::any greenlet::switch_to(std::any value) const {
   return detail::transfer(checked(), std::move(value), nullptr);
@@ -200,7 +203,8 @@ std::any greenlet::switch_to(std::any value) const {
 
 std::any greenlet::switch_to_parent(std::any value) {
   greenlet_state* self = detail::thread_state::get()->current;
-  if (self->parent == nullptr) throw error("switch_to_parent from " + self->describe() + ", which has no parent");
+  if (self->parent == nullptr)
+    throw error("switch_to_parent from " + self->describe() + ", which has no parent");
   greenlet parent(detail::retain(self->parent));
   return parent.switch_to(std::move(value));
 }
@@ -243,8 +247,8 @@ void greenlet::set_parent(const greenlet& parent) const {
   if (self->is_main) throw error("cannot set the parent of " + self->describe());
   detail::thread_state* ts = detail::thread_state::get();
   if (self->thread != ts) {
-    throw error("cannot set the parent of " + self->describe() + " of " + self->thread->describe() + " from " +
-                ts->describe());
+    throw error("cannot set the parent of " + self->describe() + " of " + self->thread->describe() +
+                " from " + ts->describe());
   }
   if (parent.state_ == nullptr) throw error("cannot set an empty parent for " + self->describe());
   if (parent.state_->thread != self->thread) {
@@ -252,7 +256,8 @@ void greenlet::set_parent(const greenlet& parent) const {
                 " the parent of " + self->describe() + " of " + self->thread->describe());
   }
   for (greenlet_state* p = parent.state_; p != nullptr; p = p->parent) {
-    if (p == self) throw error("cyclic parent chain: " + parent.state_->describe() + " descends from " + self->describe());
+    if (p == self)
+      throw error("cyclic parent chain: " + parent.state_->describe() + " descends from " + self->describe());
   }
   greenlet_state* old = std::exchange(self->parent, detail::retain(parent.state_));
   detail::release(old);

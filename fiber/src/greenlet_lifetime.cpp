@@ -180,9 +180,12 @@ void collect(thread_state& ts, greenlet_state* g) noexcept {
     g->strong.store(1, std::memory_order_relaxed);  // resurrected while it unwinds
     bool died = unwind(ts, g);
     if (!died && g->strong.load(std::memory_order_acquire) == 1) {
-      std::fprintf(stderr, "tendril: greenlet_exit did not kill %s (its last handle was dropped); it is leaked\n",
+      std::fprintf(stderr,
+                   "tendril: greenlet_exit did not kill %s when its last handle was dropped; it stays alive "
+                   "until it finishes or its thread exits\n",
                    g->describe().c_str());
-      return;  // keeps the temporary reference: thread exit unwinds it again
+      g->self_owned = true;  // keeps the temporary reference until it dies
+      return;
     }
     release(g);  // frees it if it died; if it stored new handles to itself, they keep it
     return;
@@ -249,7 +252,8 @@ greenlet weak_greenlet::lock() const noexcept {
   if (state_ == nullptr) return {};
   std::uint32_t count = state_->strong.load(std::memory_order_relaxed);
   while (count != 0) {
-    if (state_->strong.compare_exchange_weak(count, count + 1, std::memory_order_acq_rel)) return greenlet(state_);
+    if (state_->strong.compare_exchange_weak(count, count + 1, std::memory_order_acq_rel))
+      return greenlet(state_);
   }
   return {};
 }

@@ -47,11 +47,12 @@ class greenlet_state {
   // Touched on every switch.
   void* context = nullptr;  ///< saved machine context while suspended
   thread_state* const thread;
-  greenlet_state* parent;   ///< strong reference; null only for a main greenlet
+  greenlet_state* parent;  ///< strong reference; null only for a main greenlet
   eh_state eh;
   greenlet_status status = greenlet_status::unstarted;
   bool is_main = false;
-  bool orphaned = false;  ///< last handle dropped while it was running: collect once it switches away
+  bool orphaned = false;    ///< last handle dropped while it was running: collect once it switches away
+  bool self_owned = false;  ///< survived the unwinding of its last handle: owns itself until it dies
   stack_region stack;
 
   std::atomic<std::uint32_t> strong{1};

@@ -78,7 +78,8 @@ std::size_t current_guarded_limit() {
 
 void write_canary(const stack_region& s) noexcept {
   auto* words = reinterpret_cast<std::uint64_t*>(s.limit);
-  for (std::size_t i = 0; i < canary_words; ++i) words[i] = canary_seed ^ reinterpret_cast<std::uintptr_t>(&words[i]);
+  for (std::size_t i = 0; i < canary_words; ++i)
+    words[i] = canary_seed ^ reinterpret_cast<std::uintptr_t>(&words[i]);
 }
 
 bool canary_intact(const stack_region& s) noexcept {
@@ -176,8 +177,10 @@ stack_region stack_allocator::carve_compact(std::size_t size) {
   auto it = std::find_if(slabs_.begin(), slabs_.end(), fits);
   if (it == slabs_.end()) {
     std::size_t bytes = std::max(size, slab_bytes / size * size);
-    void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (base == MAP_FAILED) throw system_error(std::error_code(errno, std::generic_category()), "mapping a fiber stack slab");
+    void* base =
+        ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+      throw system_error(std::error_code(errno, std::generic_category()), "mapping a fiber stack slab");
     it = slabs_.insert(slabs_.end(), slab{static_cast<char*>(base), bytes, size, 0});
   }
   stack_region s{it->base + it->used, size, stack_kind::compact};

@@ -32,7 +32,6 @@ namespace {
 constexpr std::size_t alt_stack_size = 64 * 1024;
 
 struct sigaction previous_segv_action;
-std::once_flag handler_once;
 
 // A fixed buffer and hand-written number formatting: nothing here may allocate.
 class crash_message {
@@ -106,13 +105,18 @@ void on_segv(int signal, siginfo_t* info, void* context) {
 }  // namespace
 
 void install_overflow_handler() noexcept {
-  std::call_once(handler_once, [] {
-    struct sigaction action {};
-    action.sa_sigaction = &on_segv;
-    action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGSEGV, &action, &previous_segv_action);
-  });
+  // Checked at every new guarded mapping, not once: programs (and test
+  // frameworks) that save and restore SIGSEGV would otherwise remove it.
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  struct sigaction current {};
+  ::sigaction(SIGSEGV, nullptr, &current);
+  if ((current.sa_flags & SA_SIGINFO) != 0 && current.sa_sigaction == &on_segv) return;
+  struct sigaction action {};
+  action.sa_sigaction = &on_segv;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGSEGV, &action, &previous_segv_action);
 }
 
 void* install_alt_stack() noexcept {
@@ -140,8 +144,9 @@ void remove_alt_stack(void* alt_stack) noexcept {
 
 void report_canary_overflow(const greenlet_state& owner, std::size_t stack_size) noexcept {
   crash_message m = overflow_message(owner, stack_size);
-  m.append("  (a compact stack without guard page: its canary was overwritten, found when the fiber finished;"
-           " the stack below it may be corrupted)\n");
+  m.append(
+      "  (a compact stack without guard page: its canary was overwritten, found when the fiber finished;"
+      " the stack below it may be corrupted)\n");
   m.write_to_stderr();
   std::abort();
 }

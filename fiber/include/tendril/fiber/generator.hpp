@@ -114,6 +114,9 @@ inline void release_generator_body(generator_core& c) noexcept {
 
 /// generator<T> runs a body `void(generator<T>::yield_fn)` lazily and hands
 /// out the values it yields through a single-pass input range.
+///
+/// Thread-safety: a generator, its iterators and its yield_fn are used on the
+/// thread that created the generator; it may be moved between greenlets there.
 template <class T>
 class generator {
   static_assert(std::is_object_v<T> && !std::is_const_v<T>, "generator<T> yields non-const objects");
@@ -126,6 +129,7 @@ class generator {
     /// operator()(v) hands `v` to the consumer and suspends until the next step.
     ///
     /// Blocking:      switches to the consumer; returns when it asks for the next value.
+    /// Deadline:      none; it waits as long as the consumer does not advance.
     /// Cancellation:  abandoning the generator raises greenlet_exit here; let it propagate.
     /// Thread-safety: call only while the generator runs a step (from its body or below it).
     /// Errors:        tendril::error when the generator is not running a step
@@ -180,7 +184,7 @@ class generator {
   /// generator(body, opts) creates a generator; nothing runs until begin().
   /// `opts` name and size the body's greenlet (see greenlet::options).
   template <class F>
-  requires std::invocable<F&, yield_fn>
+    requires std::invocable<F&, yield_fn>
   explicit generator(F body, greenlet::options opts = {}) : state_(std::make_unique<state>()) {
     state* s = state_.get();
     s->home = main_greenlet();
@@ -206,12 +210,13 @@ class generator {
   /// begin() runs the body to its first yield (only the first call does).
   ///
   /// Blocking:      switches into the body; returns when it yields or ends.
+  /// Deadline:      none; a step lasts as long as the body runs.
   /// Cancellation:  if the consumer is itself unwound while a step runs, the
   ///                body stays suspended and is unwound with the generator.
   /// Thread-safety: call from the thread that created the generator.
   /// Errors:        rethrows an exception escaping the body (the generator is
-  ///                then finished); tendril::error when called from inside the
-  ///                body or on a moved-from generator.
+  ///                then finished); tendril::error on a moved-from generator,
+  ///                and from begin() or ++ reached from inside the body's own step.
   iterator begin() {
     if (!state_) throw error("generator: begin() on a moved-from generator");
     if (!state_->begun) {

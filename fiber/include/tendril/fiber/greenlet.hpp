@@ -54,8 +54,8 @@ class weak_greenlet;
 class greenlet {
  public:
   struct options {
-    std::string name;           ///< shown in errors, traces and dumps
-    std::size_t stack_size = 0; ///< bytes; 0 means default_stack_size()
+    std::string name;            ///< shown in errors, traces and dumps
+    std::size_t stack_size = 0;  ///< bytes; 0 means default_stack_size()
   };
 
   /// greenlet() is an empty handle; using it throws tendril::error.
@@ -66,7 +66,8 @@ class greenlet {
   /// Nothing runs until the first switch_to(). Allocates no stack until then.
   template <class F>
     requires(!std::is_same_v<std::remove_cvref_t<F>, greenlet>)
-  explicit greenlet(F&& run, options opts = {}) : greenlet(std::forward<F>(run), greenlet(), std::move(opts)) {}
+  explicit greenlet(F&& run, options opts = {})
+      : greenlet(std::forward<F>(run), greenlet(), std::move(opts)) {}
 
   /// greenlet(run, parent) creates an unstarted greenlet with the given parent
   /// (empty: the current greenlet). Errors: tendril::error if `parent` belongs
@@ -97,6 +98,8 @@ class greenlet {
   ///
   /// A dead target forwards to its first live ancestor; an unstarted ancestor
   /// is started. Switching to the current greenlet returns `v` at once.
+  /// The handle is not used once control has left the caller, so it may be
+  /// destroyed while the caller is suspended.
   /// Errors: tendril::error for an empty handle or a greenlet of another
   /// thread; rethrows any exception delivered to the caller while it waited
   /// (a child's escaping exception, or a throw_in aimed at the caller).
@@ -122,9 +125,10 @@ class greenlet {
   /// next switched back to the caller, like switch_to.
   std::any throw_in(std::exception_ptr error) const;
 
+  // The requires-clause follows `const`: clang-format 14 mangles one placed
+  // before a const member function.
   template <class E>
-    requires(!std::is_same_v<std::remove_cvref_t<E>, std::exception_ptr>)
-  std::any throw_in(E&& error) const {
+  std::any throw_in(E&& error) const requires(!std::is_same_v<std::remove_cvref_t<E>, std::exception_ptr>) {
     return throw_in(std::make_exception_ptr(std::forward<E>(error)));
   }
 

@@ -53,9 +53,8 @@ inline constexpr run_vtable run_vtable_for{
 /// (aligned to `body_align`) reserved for its run callable; the caller
 /// constructs the callable there (see run_body_of) and then calls
 /// adopt_run_body(). `parent` null means "the current greenlet".
-greenlet_state* new_greenlet_state(std::size_t body_size, std::size_t body_align,
-                                   greenlet_state* parent, std::string&& name,
-                                   std::size_t stack_size);
+greenlet_state* new_greenlet_state(std::size_t body_size, std::size_t body_align, greenlet_state* parent,
+                                   std::string&& name, std::size_t stack_size);
 
 /// run_body_of() is the storage reserved for the run callable.
 void* run_body_of(greenlet_state* state) noexcept;
