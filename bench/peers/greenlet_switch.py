@@ -45,8 +45,8 @@ def measure(ops, batch):
 def report(bench, sample, unit, split=1):
     """Prints a result line; split=2 counts each measured round trip as two switches."""
     ns, ops, share = sample
-    print(f"result bench={bench} impl=greenlet value={ns / split:.3f} unit={unit} n={ops * split} cpu={share:.2f}",
-          flush=True)
+    print(f"result bench={bench} impl=greenlet value={ns / split:.3f} unit={unit} n={ops * split} "
+          f"cpu={share:.2f}", flush=True)
 
 
 def time_switch(round_trips):
