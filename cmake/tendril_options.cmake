@@ -43,6 +43,10 @@ function(tendril_add_library module)
   target_compile_features(tendril_${module} PUBLIC cxx_std_20)
   target_link_libraries(tendril_${module} PUBLIC ${arg_PUBLIC_DEPS} PRIVATE ${arg_PRIVATE_DEPS}
                         $<BUILD_INTERFACE:tendril_build_options>)
+  # The libraries are position-independent (libtendril_patch.so links them);
+  # without this, -fPIC forbids inlining any global function within its own
+  # file, on the chance that another library interposes it.
+  target_compile_options(tendril_${module} PRIVATE -fno-semantic-interposition)
   install(TARGETS tendril_${module} EXPORT tendril-targets
           ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
           LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

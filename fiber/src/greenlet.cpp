@@ -93,7 +93,7 @@ inline void after_switch(thread_state& ts, greenlet_state* origin) noexcept {
     settle(ts, origin);
 }
 
-std::any receive(thread_state& ts, switch_message* in) {
+inline std::any receive(thread_state& ts, switch_message* in) {
   std::any value(std::move(*in->value));
   if (in->error != nullptr) [[unlikely]] {
     std::exception_ptr error = std::move(*in->error);
@@ -137,9 +137,10 @@ void run_body(greenlet_state* self, std::any&& start_value, std::any& result,
 }
 
 // The checks and detours that the common switch (to an active greenlet of
-// this thread, untraced, carrying a value) does not need.
-std::any transfer_slow(thread_state& ts, greenlet_state* target, std::any&& value,
-                       std::exception_ptr&& error) {
+// this thread, untraced, carrying a value) does not need. Kept out of line so
+// that the fast path's frame stays small.
+[[gnu::noinline, gnu::cold]] std::any transfer_slow(thread_state& ts, greenlet_state* target,
+                                                    std::any&& value, std::exception_ptr&& error) {
   if (target->thread != &ts) throw_other_thread(ts, target);
   greenlet_state* self = ts.current;
   target = live_target(target);

@@ -35,20 +35,41 @@
 namespace tendril::detail {
 namespace {
 
-void* allocate_memory(std::size_t bytes, std::size_t align) {
-  // The plain operator new is malloc's fast path; the aligned one is not.
-  if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) return ::operator new(bytes);
+// Most states (the state plus a run callable's captures) fit a cached block:
+// a per-thread free list of them spares malloc's fast path, which is most of
+// what creating a greenlet costs besides the switches.
+constexpr std::size_t cached_block_bytes = 512;
+
+void* allocate_memory(thread_state* ts, std::size_t bytes, std::size_t align, alloc_kind& kind) {
+  if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ && bytes <= cached_block_bytes) {
+    kind = alloc_kind::cached_block;
+    if (void* block = ts->take_cached_block()) return block;
+    return ::operator new(cached_block_bytes);
+  }
+  if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+    kind = alloc_kind::plain;
+    return ::operator new(bytes);
+  }
+  kind = alloc_kind::aligned;
   return ::operator new(bytes, std::align_val_t(align));
 }
 
 void free_memory(greenlet_state* s) noexcept {
+  alloc_kind kind = s->alloc;
   std::size_t align = s->alloc_align;
   thread_state* ts = s->thread;
   s->~greenlet_state();
-  if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
-    ::operator delete(static_cast<void*>(s));
-  } else {
-    ::operator delete(static_cast<void*>(s), std::align_val_t(align));
+  void* memory = s;
+  switch (kind) {
+    case alloc_kind::cached_block:
+      if (thread_state::find() != ts || !ts->keep_cached_block(memory)) ::operator delete(memory);
+      break;
+    case alloc_kind::plain:
+      ::operator delete(memory);
+      break;
+    case alloc_kind::aligned:
+      ::operator delete(memory, std::align_val_t(align));
+      break;
   }
   ts->release_state_ref();
 }
@@ -134,15 +155,19 @@ greenlet_state* new_greenlet_state(std::size_t body_size, std::size_t body_align
   }
   std::size_t align = std::max(alignof(greenlet_state), body_align);
   std::size_t offset = (sizeof(greenlet_state) + body_align - 1) / body_align * body_align;
-  void* memory = allocate_memory(offset + body_size, align);
+  alloc_kind kind;
+  void* memory = allocate_memory(ts, offset + body_size, align, kind);
   auto* s = ::new (memory) greenlet_state(ts, retain(parent), std::move(name), stack_size, align);
   s->body_offset = offset;
+  s->alloc = kind;
   return s;
 }
 
 greenlet_state* new_main_greenlet(thread_state* thread) {
-  void* memory = allocate_memory(sizeof(greenlet_state), alignof(greenlet_state));
+  alloc_kind kind;
+  void* memory = allocate_memory(thread, sizeof(greenlet_state), alignof(greenlet_state), kind);
   auto* s = ::new (memory) greenlet_state(thread, nullptr, {}, 0, alignof(greenlet_state));
+  s->alloc = kind;
   s->is_main = true;
   s->status = greenlet_status::active;
   return s;

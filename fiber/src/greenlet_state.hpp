@@ -24,6 +24,9 @@ class thread_state;
 
 enum class greenlet_status : std::uint8_t { unstarted, active, dead };
 
+/// How a state's memory was obtained, so it is returned the same way.
+enum class alloc_kind : std::uint8_t { cached_block, plain, aligned };
+
 /// Libstdc++'s __cxa_eh_globals: the chain of exceptions being handled and the
 /// count of those in flight. Saved and restored per greenlet on every switch,
 /// so a greenlet inside a catch block keeps its own `throw;` and
@@ -62,6 +65,7 @@ class greenlet_state {
   const std::uint64_t id;
   const std::size_t requested_stack_size;
   const std::size_t alloc_align;
+  alloc_kind alloc = alloc_kind::plain;
   std::size_t body_offset = 0;
 
   // The thread's list of active greenlets (started, unfinished), for thread

@@ -129,10 +129,11 @@ stack_allocator::~stack_allocator() {
 }
 
 stack_allocator::free_list& stack_allocator::list_for(std::size_t size) {
-  for (free_list& list : pool_) {
-    if (list.size == size) return list;
+  if (last_list_ < pool_.size() && pool_[last_list_].size == size) return pool_[last_list_];
+  for (last_list_ = 0; last_list_ < pool_.size(); ++last_list_) {
+    if (pool_[last_list_].size == size) return pool_[last_list_];
   }
-  return pool_.emplace_back(free_list{size, {}});
+  return pool_.emplace_back(free_list{size, {}});  // last_list_ == its index
 }
 
 stack_region stack_allocator::allocate(std::size_t size) {

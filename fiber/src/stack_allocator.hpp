@@ -68,6 +68,7 @@ class stack_allocator {
   stack_region carve_compact(std::size_t size);
 
   std::vector<free_list> pool_;
+  std::size_t last_list_ = 0;  ///< index of the list list_for() found last
   std::vector<slab> slabs_;
   std::size_t in_use_ = 0;
   std::size_t compact_in_use_ = 0;

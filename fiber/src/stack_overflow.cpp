@@ -77,6 +77,14 @@ crash_message overflow_message(const greenlet_state& g, std::size_t stack_size) 
   return m;
 }
 
+// The process cannot continue: a SIGABRT handler of the program's (or of its
+// test framework) would run on a thread whose fiber stack is exhausted or
+// corrupted, so the abort goes straight to the default action.
+[[noreturn]] void die() noexcept {
+  ::signal(SIGABRT, SIG_DFL);
+  std::abort();
+}
+
 bool hit_guard_page(const void* address) noexcept {
   thread_state* ts = thread_state::find();
   if (ts == nullptr || ts->current == nullptr) return false;
@@ -89,7 +97,7 @@ void on_segv(int signal, siginfo_t* info, void* context) {
   if (hit_guard_page(info->si_addr)) {
     const greenlet_state& g = *thread_state::find()->current;
     overflow_message(g, g.stack.size).write_to_stderr();
-    std::abort();
+    die();
   }
   const struct sigaction& previous = previous_segv_action;
   if ((previous.sa_flags & SA_SIGINFO) != 0) {
@@ -148,7 +156,7 @@ void report_canary_overflow(const greenlet_state& owner, std::size_t stack_size)
       "  (a compact stack without guard page: its canary was overwritten, found when the fiber finished;"
       " the stack below it may be corrupted)\n");
   m.write_to_stderr();
-  std::abort();
+  die();
 }
 
 }  // namespace tendril::detail

@@ -70,6 +70,16 @@ class thread_state {
     return next_id_++;
   }
 
+  /// take_cached_block() is a free greenlet-state block of this thread, or
+  /// null; keep_cached_block() returns one, false when the cache is full.
+  void* take_cached_block() noexcept {
+    if (block_cache_.empty()) return nullptr;
+    void* block = block_cache_.back();
+    block_cache_.pop_back();
+    return block;
+  }
+  bool keep_cached_block(void* block) noexcept;
+
   /// Every greenlet state keeps its thread_state alive (handles outlive
   /// threads). Biased counting keeps that free of atomics in the common case:
   /// while the thread runs, states created and freed on it are counted in a
@@ -96,6 +106,7 @@ class thread_state {
   std::int64_t local_refs_ = 0;
   std::atomic<std::int64_t> shared_refs_{ref_bias};
   void* alt_stack_ = nullptr;
+  std::vector<void*> block_cache_;
   std::uint64_t next_id_ = 0;
   std::uint64_t id_limit_ = 0;
 
