@@ -1,25 +1,14 @@
 #pragma once
 // The stack-switching seam. context_switch.cpp is the only file that sees
-// Boost.Context, and the only place that tells AddressSanitizer and
-// ThreadSanitizer about switches.
+// Boost.Context.
 
-#include <any>
-#include <exception>
+#include <tendril/fiber/detail/switch_seam.hpp>
 
 #include "greenlet_state.hpp"
 
 namespace tendril::detail {
 
 class thread_state;
-
-/// What travels with a switch; lives on the origin's stack, which stays valid
-/// until the target has taken the value and error out of it.
-struct switch_message {
-  std::any* value;
-  std::exception_ptr* error;
-  greenlet_state* origin;
-  greenlet_state* target;
-};
 
 /// prepare_context(g) readies g's (already allocated) stack so that the first
 /// switch into it calls greenlet_main on that stack.
@@ -28,10 +17,6 @@ void prepare_context(greenlet_state* g) noexcept;
 /// switch_context() makes `to` current, resumes it and returns the message
 /// of whoever switches back to `from`.
 switch_message* switch_context(thread_state& ts, greenlet_state* from, greenlet_state* to,
-                               switch_message* msg) noexcept;
-
-/// final_switch() leaves a dead greenlet for good.
-[[noreturn]] void final_switch(thread_state& ts, greenlet_state* from, greenlet_state* to,
                                switch_message* msg) noexcept;
 
 /// forget_context(g) releases per-greenlet sanitizer state of a dead greenlet

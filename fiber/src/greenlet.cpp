@@ -26,6 +26,7 @@
 
 #include <tendril/fiber/stack.hpp>
 
+#include "context_handoff.hpp"
 #include "context_switch.hpp"
 #include "greenlet_state.hpp"
 #include "lifetime.hpp"
@@ -34,12 +35,15 @@
 namespace tendril::detail {
 namespace {
 
+[[noreturn]] void throw_empty() { throw error("operation on an empty greenlet handle"); }
+
 [[noreturn]] void throw_other_thread(thread_state& ts, greenlet_state* target) {
   throw error("cannot switch from " + ts.describe() + " to " + target->describe() + " of " +
               target->thread->describe() + ": a greenlet belongs to the thread that created it");
 }
 
-void start(thread_state& ts, greenlet_state* g) {
+// Out of line: keeps its frame and saved registers off the common switch.
+[[gnu::noinline]] void start(thread_state& ts, greenlet_state* g) {
   std::size_t size = g->requested_stack_size != 0 ? g->requested_stack_size : default_stack_size();
   g->stack = ts.stacks.allocate(size);
   prepare_context(g);
@@ -117,8 +121,8 @@ void run_body(greenlet_state* self, std::any&& start_value, std::any& result,
   }
 }
 
-[[noreturn]] void finish(thread_state& ts, greenlet_state* self, std::any& result,
-                         std::exception_ptr& error) noexcept {
+[[noreturn, gnu::always_inline]] inline void finish(thread_state& ts, greenlet_state* self, std::any& result,
+                                                    std::exception_ptr& error) noexcept {
   if (const run_vtable* run = std::exchange(self->run, nullptr)) run->destroy(self->body());
   if (!self->locals.empty()) destroy_fiber_locals(self);
   self->status = greenlet_status::dead;
@@ -133,7 +137,11 @@ void run_body(greenlet_state* self, std::any&& start_value, std::any& result,
   }
   start_if_needed(ts, target);  // only fails for want of memory: terminates, being noexcept
   switch_message msg{&result, error ? &error : nullptr, self, target};
-  final_switch(ts, self, target, &msg);
+  // Inline, not a call: a call that never returns would leave one more
+  // unmatched return-stack-buffer entry behind on this thread.
+  hand_off(ts, self, target, true);
+  jump_context(target->context, &msg);
+  __builtin_unreachable();
 }
 
 // The checks and detours that the common switch (to an active greenlet of
@@ -166,6 +174,29 @@ std::any transfer(greenlet_state* target, std::any&& value, std::exception_ptr&&
   return receive(ts, switch_context(ts, self, target, &msg));
 }
 
+void* prepare_switch(greenlet_state* target, switch_message& msg) {
+  thread_state* ts = thread_state::find();
+  if (ts == nullptr || target->status == greenlet_status::dead || target->thread != ts ||
+      target == ts->current || ts->trace) [[unlikely]]
+    return nullptr;
+  if (target->status == greenlet_status::unstarted) start(*ts, target);
+  msg.origin = ts->current;
+  msg.target = target;
+  hand_off(*ts, msg.origin, target, false);
+  return target->context;
+}
+
+std::any land_switch(void* sender_context, switch_message* in) {
+  greenlet_state* self = in->target;
+  take_over(self, in->origin, sender_context);
+  return receive(*self->thread, in);
+}
+
+std::any switch_slow(greenlet_state* target, std::any&& value) {
+  if (target == nullptr) throw_empty();
+  return transfer(target, std::move(value), nullptr);
+}
+
 void greenlet_main(switch_message* in) noexcept {
   greenlet_state* self = in->target;
   thread_state& ts = *self->thread;
@@ -186,21 +217,13 @@ namespace tendril {
 using detail::greenlet_state;
 using detail::greenlet_status;
 
-namespace {
-[[noreturn]] void throw_empty() { throw error("operation on an empty greenlet handle"); }
-}  // namespace
-
 greenlet_state* greenlet::checked() const {
   if (state_ == nullptr) [[unlikely]]
-    throw_empty();
+    detail::throw_empty();
   return state_;
 }
 
 greenlet greenlet::current() { return greenlet(detail::retain(detail::thread_state::get()->current)); }
-
-std::any greenlet::switch_to(std::any value) const {
-  return detail::transfer(checked(), std::move(value), nullptr);
-}
 
 std::any greenlet::switch_to_parent(std::any value) {
   greenlet_state* self = detail::thread_state::get()->current;

@@ -24,7 +24,8 @@ bool unwind(thread_state& ts, greenlet_state* g) noexcept;
 /// destroy_fiber_locals(g) destroys g's fiber_local values (fiber_local.cpp).
 void destroy_fiber_locals(greenlet_state* g) noexcept;
 
-/// transfer() is the one switch operation behind switch_to and throw_in (greenlet.cpp).
+/// transfer() is the library's switch operation: throw_in, unwinding, and
+/// every switch_to that prepare_switch declines (greenlet.cpp).
 std::any transfer(greenlet_state* target, std::any&& value, std::exception_ptr&& error);
 
 }  // namespace tendril::detail

@@ -33,6 +33,7 @@
 
 #include <tendril/error.hpp>
 #include <tendril/fiber/detail/run_body.hpp>
+#include <tendril/fiber/detail/switch_seam.hpp>
 
 namespace tendril {
 
@@ -103,7 +104,14 @@ class greenlet {
   /// Errors: tendril::error for an empty handle or a greenlet of another
   /// thread; rethrows any exception delivered to the caller while it waited
   /// (a child's escaping exception, or a throw_in aimed at the caller).
-  std::any switch_to(std::any value = {}) const;
+  std::any switch_to(std::any value = {}) const {
+    detail::switch_message msg{&value, nullptr, nullptr, nullptr};
+    void* to = state_ != nullptr ? detail::prepare_switch(state_, msg) : nullptr;
+    if (to == nullptr) [[unlikely]]
+      return detail::switch_slow(state_, std::move(value));
+    auto [sender, in] = detail::jump_context(to, &msg);
+    return detail::land_switch(sender, in);
+  }
 
   /// switch_to<R>(v) is switch_to(v) with the result converted to R.
   /// Errors: tendril::error naming both types if the value is not an R.
