@@ -23,16 +23,6 @@ using tendril::fiber_local;
 using tendril::greenlet;
 using tendril::testing::fiber_leak_check;
 
-// switch_to_parent(v) is python-greenlet's `getcurrent().parent.switch(v)`
-// without holding the current greenlet through the switch: in
-// `greenlet::current().parent().switch_to()` the temporary from current()
-// lives to the end of the full expression, so a greenlet parked there owns
-// itself and dropping its other handles could never unwind it.
-std::any switch_to_parent(std::any value = {}) {
-  greenlet parent = greenlet::current().parent();
-  return parent.switch_to(std::move(value));
-}
-
 // Counts its constructions and destructions and remembers which greenlet
 // destroyed it, so tests can tell when and where a value died.
 struct tracked {
@@ -64,7 +54,7 @@ struct tracking {
   ~tracking() { tracked::current_log = nullptr; }
 };
 
-void park() { switch_to_parent(); }
+void park() { greenlet::switch_to_parent(); }
 
 }  // namespace
 

@@ -29,16 +29,6 @@ using tendril::greenlet_exit;
 using tendril::testing::fiber_leak_check;
 using ints = std::vector<int>;
 
-// switch_to_parent(v) is python-greenlet's `getcurrent().parent.switch(v)`
-// without holding the current greenlet through the switch: in
-// `greenlet::current().parent().switch_to()` the temporary from current()
-// lives to the end of the full expression, so a greenlet parked there owns
-// itself and dropping its other handles could never unwind it.
-std::any switch_to_parent(std::any value = {}) {
-  greenlet parent = greenlet::current().parent();
-  return parent.switch_to(std::move(value));
-}
-
 static_assert(std::input_iterator<generator<int>::iterator>);
 static_assert(std::ranges::input_range<generator<int>>);
 static_assert(std::sentinel_for<std::default_sentinel_t, generator<int>::iterator>);
@@ -407,7 +397,7 @@ TEST_CASE("a generator may be consumed by a greenlet other than its creator") {
   greenlet consumer([&] {
     for (int v : g) {
       seen.push_back(v);
-      switch_to_parent();  // interleave with main
+      greenlet::switch_to_parent();  // interleave with main
     }
     return std::string("consumer done");
   });

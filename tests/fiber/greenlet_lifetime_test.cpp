@@ -32,16 +32,6 @@ using tendril::weak_greenlet;
 using tendril::testing::fiber_leak_check;
 using strings = std::vector<std::string>;
 
-// switch_to_parent(v) is python-greenlet's `getcurrent().parent.switch(v)`
-// without holding the current greenlet through the switch: in
-// `greenlet::current().parent().switch_to()` the temporary from current()
-// lives to the end of the full expression, so a greenlet parked there owns
-// itself and dropping its other handles could never unwind it.
-std::any switch_to_parent(std::any value = {}) {
-  greenlet parent = greenlet::current().parent();
-  return parent.switch_to(std::move(value));
-}
-
 // Runs a function when it goes out of scope, like Python's `finally`.
 template <class F>
 struct at_scope_exit {
@@ -97,7 +87,7 @@ std::function<void()> fmain(strings& seen, std::string name) {
   return [&seen, name] {
     at_scope_exit unwound{[&] { seen.push_back(name + " unwound"); }};
     try {
-      switch_to_parent();
+      greenlet::switch_to_parent();
     } catch (const greenlet_exit&) {
       seen.push_back(name + " got greenlet_exit");
       throw;
@@ -139,7 +129,7 @@ TEST_CASE("an unwound greenlet's destructors run on its stack (test_gc.py: test_
   };
   greenlet g([&] {
     with_finalizer object{destroyed_on, helper_ran};
-    switch_to_parent();
+    greenlet::switch_to_parent();
   });
   g.switch_to();
   std::uint64_t id = g.id();
@@ -153,7 +143,7 @@ TEST_CASE("the greenlet dropping the last handle is the unwound greenlet's tempo
   greenlet parent_while_unwinding;
   greenlet victim([&] {
     try {
-      switch_to_parent();
+      greenlet::switch_to_parent();
     } catch (const greenlet_exit&) {
       parent_while_unwinding = greenlet::current().parent();
       throw;
@@ -216,7 +206,7 @@ TEST_CASE(
   fiber_leak_check leaks;
   greenlet g([] {
     try {
-      switch_to_parent();
+      greenlet::switch_to_parent();
     } catch (const greenlet_exit&) {
       throw std::runtime_error("some_error raised instead of greenlet_exit");
     }
@@ -298,7 +288,7 @@ TEST_CASE("a dead greenlet is freed when its last handle goes (test_weakref.py: 
 
 TEST_CASE("a dropped suspended greenlet's weak_greenlet expires") {
   fiber_leak_check leaks;
-  greenlet g([] { switch_to_parent(); });
+  greenlet g([] { greenlet::switch_to_parent(); });
   g.switch_to();
   weak_greenlet weak = g;
   greenlet locked = weak.lock();
@@ -340,7 +330,7 @@ TEST_CASE("dropping an unstarted child unwinds its parent (test_weakref.py: test
   weak_greenlet child_weak;
   greenlet parent([&] {
     at_scope_exit finally{[&] { child_expired_when_unwound.push_back(child_weak.expired()); }};
-    switch_to_parent();
+    greenlet::switch_to_parent();
   });
   parent.switch_to();
   greenlet child([] {}, parent);
@@ -359,11 +349,11 @@ TEST_CASE(
   std::optional<greenlet> worker;
   greenlet initiator;
   worker.emplace([&] {
-    std::any value = switch_to_parent();
+    std::any value = greenlet::switch_to_parent();
     worker.reset();                                      // drop every handle to ourselves...
     initiator.set_parent(greenlet::current().parent());  // ...including the initiator's parent link
     at_scope_exit finally{[&] { seen.push_back("worker unwound"); }};
-    switch_to_parent(std::move(value));  // the value must still arrive
+    greenlet::switch_to_parent(std::move(value));  // the value must still arrive
   });
   worker->switch_to();
   initiator = greenlet([] { return 42; }, *worker);
@@ -382,7 +372,7 @@ TEST_CASE(
   for (int i = 0; i < 10; ++i) {
     greenlet g([&kept] {
       try {
-        switch_to_parent();
+        greenlet::switch_to_parent();
       } catch (const greenlet_exit&) {
         kept.push_back(greenlet::current());
       }
@@ -417,7 +407,7 @@ TEST_CASE("a suspended greenlet holding the last handle to another unwinds it wh
 TEST_CASE("values switched into a greenlet are not leaked (test_leaks.py: test_arg_refs)") {
   fiber_leak_check leaks;
   auto args = std::make_shared<std::string>("a b c");
-  greenlet g([](std::any v) { return switch_to_parent(std::move(v)); });
+  greenlet g([](std::any v) { return greenlet::switch_to_parent(std::move(v)); });
   for (int i = 0; i < 100; ++i) {
     // Starts g, then resumes it so it returns, then goes to its dead self's parent (us).
     std::any back = g.switch_to(args);
@@ -432,7 +422,7 @@ TEST_CASE("compound switched values are not leaked (test_leaks.py: test_kwarg_re
   fiber_leak_check leaks;
   auto payload = std::make_shared<int>(3);
   using kwargs = std::map<std::string, std::shared_ptr<int>>;
-  greenlet g([](std::any v) { return switch_to_parent(std::move(v)); });
+  greenlet g([](std::any v) { return greenlet::switch_to_parent(std::move(v)); });
   for (int i = 0; i < 100; ++i) {
     kwargs k{{"x", payload}, {"y", payload}};
     g.switch_to(std::move(k));
@@ -448,7 +438,7 @@ TEST_CASE("exceptions thrown in or out of a greenlet are not leaked") {
   auto payload = std::make_shared<int>(1);
   greenlet catcher([] {
     try {
-      switch_to_parent();
+      greenlet::switch_to_parent();
     } catch (const payload_error&) {
     }
   });

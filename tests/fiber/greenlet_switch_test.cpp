@@ -32,14 +32,6 @@ using tendril::testing::fiber_leak_check;
 
 namespace {
 
-// switch_to_parent(v) is python-greenlet's `getcurrent().parent.switch(v)`. The
-// handle to the current greenlet must not live across the switch: held on a
-// suspended stack it would keep that greenlet alive (a cycle through its stack).
-std::any switch_to_parent(std::any value = {}) {
-  const greenlet parent = greenlet::current().parent();
-  return parent.switch_to(std::move(value));
-}
-
 // state(g) summarises the queries the way python-greenlet's repr does.
 std::string state(const greenlet& g) {
   std::string text = g.started() ? "started" : "unstarted";
@@ -76,7 +68,7 @@ TEST_CASE("switches interleave a greenlet with its parent (test_greenlet.py::tes
   std::vector<int> order;
   greenlet g([&] {
     order.push_back(1);
-    switch_to_parent();
+    greenlet::switch_to_parent();
     order.push_back(3);
   });
   order.push_back(0);
@@ -114,7 +106,7 @@ TEST_CASE("two children of one parent progress independently (test_greenlet.py::
   int steps = 0;
   auto body = [&] {
     steps += 1;
-    switch_to_parent();
+    greenlet::switch_to_parent();
     steps += 2;
   };
   greenlet g(body);
@@ -141,7 +133,7 @@ TEST_CASE(
     trail += 'a';
     greenlet inner([&] {
       trail += 'b';
-      switch_to_parent();
+      greenlet::switch_to_parent();
     });
     inner.switch_to();
     trail += 'c';
@@ -160,8 +152,8 @@ TEST_CASE(
   std::any second_resume;
   greenlet g([&](std::any value) {
     start = value;
-    first_resume = switch_to_parent(std::string("to parent"));
-    second_resume = switch_to_parent();
+    first_resume = greenlet::switch_to_parent(std::string("to parent"));
+    second_resume = greenlet::switch_to_parent();
     return std::any_cast<int>(start) * 3;
   });
   CHECK(greenlet::value_as<std::string>(g.switch_to(3)) == "to parent");
@@ -180,8 +172,8 @@ TEST_CASE(
     "switch_to<R> returns an R, and throws tendril::error naming both types when the value is not one") {
   fiber_leak_check leak_check;
   greenlet g([] {
-    switch_to_parent(7);
-    switch_to_parent(apple{});
+    greenlet::switch_to_parent(7);
+    greenlet::switch_to_parent(apple{});
   });
   CHECK(g.switch_to<int>() == 7);
   try {
@@ -242,7 +234,7 @@ TEST_CASE("a greenlet finishing under a dead parent hands its result to the firs
   fiber_leak_check leak_check;
   std::any grandparent_received;
   greenlet grandparent([&] {
-    grandparent_received = switch_to_parent();
+    grandparent_received = greenlet::switch_to_parent();
     return std::string("grandparent finished");
   });
   grandparent.switch_to();
@@ -277,7 +269,7 @@ TEST_CASE("switching to a dead greenlet resumes a suspended ancestor with the va
   fiber_leak_check leak_check;
   std::any received;
   greenlet ancestor([&] {
-    received = switch_to_parent();
+    received = greenlet::switch_to_parent();
     return std::string("ancestor done");
   });
   ancestor.switch_to();
@@ -305,7 +297,7 @@ TEST_CASE(
   g = greenlet([&] {
     inside = state(g);
     current_inside = greenlet::current() == g;
-    switch_to_parent();
+    greenlet::switch_to_parent();
   });
   CHECK(state(g) == "unstarted");
   g.switch_to();
@@ -472,4 +464,37 @@ TEST_CASE(
   CHECK_THROWS_AS(greenlet([] {}, foreign), tendril::error);
   done.count_down();
   owner.join();
+}
+
+TEST_CASE("switch_to_parent hands values to the parent and back") {
+  fiber_leak_check leak_check;
+  greenlet child([](std::any first) {
+    int doubled = 2 * greenlet::value_as<int>(std::move(first));
+    return 10 * greenlet::value_as<int>(greenlet::switch_to_parent(doubled));
+  });
+  CHECK(child.switch_to<int>(21) == 42);
+  CHECK(child.switch_to<int>(5) == 50);
+  CHECK(child.dead());
+}
+
+TEST_CASE("a greenlet parked in switch_to_parent is unwound when its last handle goes") {
+  fiber_leak_check leak_check;
+  bool unwound = false;
+  greenlet child([&] {
+    try {
+      greenlet::switch_to_parent();
+    } catch (const tendril::greenlet_exit&) {
+      unwound = true;
+      throw;
+    }
+  });
+  child.switch_to();
+  child = greenlet();
+  CHECK(unwound);
+}
+
+TEST_CASE("switch_to_parent from a main greenlet throws, naming it") {
+  fiber_leak_check leak_check;
+  REQUIRE(greenlet::current().is_main());
+  CHECK_THROWS_WITH(greenlet::switch_to_parent(), Contains("main greenlet") && Contains("no parent"));
 }

@@ -34,16 +34,6 @@ using tendril::greenlet_exit;
 using tendril::weak_greenlet;
 using tendril::testing::fiber_leak_check;
 
-// switch_to_parent(v) is python-greenlet's `getcurrent().parent.switch(v)`
-// without holding the current greenlet through the switch: in
-// `greenlet::current().parent().switch_to()` the temporary from current()
-// lives to the end of the full expression, so a greenlet parked there owns
-// itself and dropping its other handles could never unwind it.
-std::any switch_to_parent(std::any value = {}) {
-  greenlet parent = greenlet::current().parent();
-  return parent.switch_to(std::move(value));
-}
-
 // What a parked greenlet saw when it was unwound, written on its own thread.
 struct unwind_record {
   bool got_greenlet_exit = false;
@@ -62,7 +52,7 @@ auto park_until_unwound(unwind_record& record) {
       }
     } guard{record};
     try {
-      switch_to_parent();
+      greenlet::switch_to_parent();
     } catch (const greenlet_exit&) {
       record.got_greenlet_exit = true;
       throw;
@@ -92,7 +82,7 @@ TEST_CASE("each thread has its own main greenlet (test_greenlet.py: test_threads
       s.main_id = main.id();
       greenlet g([&s] {
         s.order.push_back(1);
-        switch_to_parent();
+        greenlet::switch_to_parent();
         s.order.push_back(3);
       });
       s.order.push_back(0);
@@ -182,7 +172,7 @@ TEST_CASE(
   std::thread owner([&] {
     auto parked = [&exits] {
       try {
-        switch_to_parent();
+        greenlet::switch_to_parent();
       } catch (const greenlet_exit&) {
         ++exits;
         throw;
@@ -223,7 +213,7 @@ TEST_CASE("set_parent to another thread's greenlet throws (test_greenlet.py: tes
     done.wait();
   });
   greenlet foreign = published.get_future().get();
-  greenlet g([] { switch_to_parent(); });
+  greenlet g([] { greenlet::switch_to_parent(); });
   g.switch_to();
   CHECK_THROWS_AS(g.set_parent(foreign), tendril::error);
   CHECK(g.parent() == greenlet::current());
@@ -266,7 +256,7 @@ TEST_CASE(
   fiber_leak_check leaks;
   greenlet foreign;
   std::thread other([&] {
-    greenlet g([] { switch_to_parent(); });
+    greenlet g([] { greenlet::switch_to_parent(); });
     g.switch_to();
     foreign = g;
   });
@@ -330,7 +320,7 @@ TEST_CASE("an exited thread's finished greenlets are freed (test_leaks.py: test_
 
 TEST_CASE("greenlets may be inspected, copied and compared from any thread") {
   fiber_leak_check leaks;
-  greenlet g([] { switch_to_parent(); }, greenlet(), {.name = "inspected"});
+  greenlet g([] { greenlet::switch_to_parent(); }, greenlet(), {.name = "inspected"});
   g.switch_to();
   struct seen_there {
     std::uint64_t id = 0;
@@ -388,7 +378,7 @@ TEST_CASE(
   };
   greenlet g1([&] {
     bomb b{finalizer_running, other_done, current_in_finalizer, finalized_on};
-    switch_to_parent();
+    greenlet::switch_to_parent();
   });
   g1.switch_to();
   std::uint64_t g1_id = g1.id();

@@ -34,14 +34,6 @@ struct some_error : std::runtime_error {
   some_error() : std::runtime_error("some_error") {}
 };
 
-// switch_to_parent(v) is python-greenlet's `getcurrent().parent.switch(v)`. The
-// handle to the current greenlet must not live across the switch: held on a
-// suspended stack it would keep that greenlet alive (a cycle through its stack).
-std::any switch_to_parent(std::any value = {}) {
-  const greenlet parent = greenlet::current().parent();
-  return parent.switch_to(std::move(value));
-}
-
 std::string as_string(std::any value) { return greenlet::value_as<std::string>(std::move(value)); }
 
 bool holds_greenlet_exit(const std::any& value) { return value.type() == typeid(greenlet_exit); }
@@ -50,12 +42,12 @@ bool holds_greenlet_exit(const std::any& value) { return value.type() == typeid(
 // message sent to the parent.
 void catch_and_report() {
   try {
-    switch_to_parent(std::string("ok"));
+    greenlet::switch_to_parent(std::string("ok"));
   } catch (const std::runtime_error& e) {
-    switch_to_parent(std::string("caught ") + e.what());
+    greenlet::switch_to_parent(std::string("caught ") + e.what());
     return;
   }
-  switch_to_parent(std::string("fail"));
+  greenlet::switch_to_parent(std::string("fail"));
 }
 
 }  // namespace
@@ -87,7 +79,7 @@ TEST_CASE(
   fiber_leak_check leak_check;
   bool resumed_normally = false;
   greenlet g([&] {
-    switch_to_parent(std::string("ok"));
+    greenlet::switch_to_parent(std::string("ok"));
     resumed_normally = true;
   });
   CHECK(as_string(g.switch_to()) == "ok");
@@ -188,7 +180,7 @@ namespace {
 auto fmain(std::vector<std::string>& seen) {
   return [&seen] {
     try {
-      switch_to_parent();
+      greenlet::switch_to_parent();
     } catch (const std::runtime_error& e) {
       seen.emplace_back(e.what());
       throw;
@@ -254,7 +246,7 @@ TEST_CASE("an exception escaping a greenlet whose parent is dead goes to the fir
   fiber_leak_check leak_check;
   greenlet ancestor([] {
     try {
-      switch_to_parent();
+      greenlet::switch_to_parent();
     } catch (const index_error&) {
       return std::string("ancestor caught");
     }
@@ -303,7 +295,7 @@ TEST_CASE("greenlet_exit is not caught by catch (const std::exception&)") {
   bool unwound = false;
   greenlet g([&] {
     try {
-      switch_to_parent();
+      greenlet::switch_to_parent();
     } catch (const std::exception&) {
       swallowed = true;
     } catch (...) {
@@ -324,7 +316,7 @@ TEST_CASE("exceptions of any type, std::exception or not, are carried to the par
   int received = 0;
   greenlet catches_int([&] {
     try {
-      switch_to_parent();
+      greenlet::switch_to_parent();
     } catch (int value) {
       received = value;
     }
@@ -419,7 +411,7 @@ TEST_CASE("greenlets suspended in catch blocks each rethrow their own exception,
     try {
       throw std::runtime_error(std::any_cast<std::string>(label));
     } catch (const std::runtime_error&) {
-      switch_to_parent();
+      greenlet::switch_to_parent();
       rethrown.push_back(handled());
     }
   };
@@ -446,7 +438,7 @@ struct depth_error {
 int switch_then_throw(int depth, int left) {
   if (left > 0) return switch_then_throw(depth, left - 1);
   try {
-    switch_to_parent();
+    greenlet::switch_to_parent();
     throw depth_error{depth};
   } catch (const depth_error& e) {
     return e.depth == depth ? depth : -1;
@@ -474,7 +466,7 @@ TEST_CASE("std::uncaught_exceptions is per greenlet, seen from a destructor that
     std::vector<int>* counts;
     ~switches_in_destructor() {
       counts->push_back(std::uncaught_exceptions());
-      switch_to_parent();
+      greenlet::switch_to_parent();
       counts->push_back(std::uncaught_exceptions());
     }
   };

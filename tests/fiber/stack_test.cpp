@@ -30,20 +30,10 @@ using tendril::greenlet;
 using tendril::testing::fiber_leak_check;
 constexpr std::size_t kib = 1024;
 
-// switch_to_parent(v) is python-greenlet's `getcurrent().parent.switch(v)`
-// without holding the current greenlet through the switch: in
-// `greenlet::current().parent().switch_to()` the temporary from current()
-// lives to the end of the full expression, so a greenlet parked there owns
-// itself and dropping its other handles could never unwind it.
-std::any switch_to_parent(std::any value = {}) {
-  greenlet parent = greenlet::current().parent();
-  return parent.switch_to(std::move(value));
-}
-
 std::size_t page_size() { return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)); }
 std::size_t round_up_to_page(std::size_t n) { return (n + page_size() - 1) / page_size() * page_size(); }
 
-void park() { switch_to_parent(); }
+void park() { greenlet::switch_to_parent(); }
 
 greenlet::options sized(std::size_t bytes) {
   greenlet::options opts;

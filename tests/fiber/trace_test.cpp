@@ -62,14 +62,6 @@ class recording_tracer {
   tendril::trace_function previous_;
 };
 
-// switch_to_parent(v) is python-greenlet's `getcurrent().parent.switch(v)`. The
-// handle to the current greenlet must not live across the switch: held on a
-// suspended stack it would keep that greenlet alive (a cycle through its stack).
-std::any switch_to_parent(std::any value = {}) {
-  const greenlet parent = greenlet::current().parent();
-  return parent.switch_to(std::move(value));
-}
-
 }  // namespace
 
 TEST_CASE("settrace installs a hook and returns the previous one, gettrace reads it") {
@@ -112,9 +104,9 @@ TEST_CASE("throw_in is traced as thrown from the thrower to the target") {
   greenlet main = greenlet::current();
   greenlet g([] {
     try {
-      switch_to_parent();
+      greenlet::switch_to_parent();
     } catch (const some_error&) {
-      switch_to_parent(std::string("caught"));
+      greenlet::switch_to_parent(std::string("caught"));
     }
   });
   g.switch_to();
@@ -130,7 +122,7 @@ TEST_CASE("throw_in is traced as thrown from the thrower to the target") {
 TEST_CASE("killing with greenlet_exit is traced as thrown in, then switched out with the value") {
   fiber_leak_check leak_check;
   greenlet main = greenlet::current();
-  greenlet g([] { switch_to_parent(); });
+  greenlet g([] { greenlet::switch_to_parent(); });
   g.switch_to();
   recording_tracer tracer;
   g.throw_in(tendril::greenlet_exit{});
@@ -173,7 +165,7 @@ TEST_CASE(
   greenlet main = greenlet::current();
   int resumed = 0;
   greenlet g([&] {
-    switch_to_parent();
+    greenlet::switch_to_parent();
     ++resumed;
   });
   g.switch_to();
@@ -201,7 +193,7 @@ TEST_CASE("an exception from the hook is raised by throw_in, and the target is n
   bool target_saw_exception = false;
   greenlet g([&] {
     try {
-      switch_to_parent();
+      greenlet::switch_to_parent();
     } catch (const std::invalid_argument&) {
       target_saw_exception = true;
     }
