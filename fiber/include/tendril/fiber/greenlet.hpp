@@ -99,11 +99,19 @@ class greenlet {
   ///
   /// A dead target forwards to its first live ancestor; an unstarted ancestor
   /// is started. Switching to the current greenlet returns `v` at once.
-  /// The handle is not used once control has left the caller, so it may be
-  /// destroyed while the caller is suspended.
-  /// Errors: tendril::error for an empty handle or a greenlet of another
-  /// thread; rethrows any exception delivered to the caller while it waited
-  /// (a child's escaping exception, or a throw_in aimed at the caller).
+  ///
+  /// Blocking:      suspends the caller until something switches back to it.
+  /// Deadline:      none; greenlets have no clock (the hub's timeouts do).
+  /// Cancellation:  a greenlet_exit thrown into the caller (its last handle
+  ///                dropped, its thread exiting) is raised here.
+  /// Thread-safety: call on this greenlet's thread. The handle is not used
+  ///                once control has left the caller, so it may be destroyed
+  ///                while the caller is suspended.
+  /// Errors:        tendril::error for an empty handle or a greenlet of another
+  ///                thread (naming both threads); tendril::system_error if
+  ///                starting it cannot map a stack;
+  ///                rethrows any exception delivered to the caller while it
+  ///                waited (a child's escaping exception, or a throw_in).
   std::any switch_to(std::any value = {}) const {
     detail::switch_message msg{&value, nullptr, nullptr, nullptr};
     void* to = state_ != nullptr ? detail::prepare_switch(state_, msg) : nullptr;
@@ -129,8 +137,10 @@ class greenlet {
 
   /// throw_in(e) switches to this greenlet and raises `e` at its switch point;
   /// it may catch it and continue. An unstarted greenlet dies without running
-  /// run; a dead one forwards `e` to its first live ancestor. Returns what is
-  /// next switched back to the caller, like switch_to.
+  /// run; a dead one forwards `e` to its first live ancestor (greenlet_exit
+  /// turns into a value there, as if it had escaped the dead greenlet).
+  /// Returns what is next switched back to the caller.
+  /// Blocking, cancellation, thread-safety and errors: as switch_to.
   std::any throw_in(std::exception_ptr error) const;
 
   // The requires-clause follows `const`: clang-format 14 mangles one placed
