@@ -1,9 +1,13 @@
 // greenlet's semantics: starting, switching, throwing, finishing.
 //
 // Invariants:
-// - Every switch goes through transfer() (or, for a dying greenlet, through
-//   finish()), so tracing, thread checks and the bookkeeping done on landing
-//   (after_switch) cannot be bypassed.
+// - A switch takes one of three routes: the inline one in switch_to
+//   (prepare_switch, jump, land_switch) for a live greenlet of this thread,
+//   untraced, carrying a value; transfer() for everything else; finish() for
+//   a dying greenlet. prepare_switch declines whatever needs tracing, thread
+//   checks or target resolution, and every landing (receive(), or
+//   greenlet_main() for a first start) runs after_switch, so
+//   that bookkeeping cannot be bypassed.
 // - A target is resolved before the switch: dead greenlets forward to their
 //   first live ancestor, an unstarted one is started (python greenlet's
 //   g_switch does the same walk).
@@ -144,11 +148,13 @@ void run_body(greenlet_state* self, std::any&& start_value, std::any& result,
   __builtin_unreachable();
 }
 
-// The checks and detours that the common switch (to an active greenlet of
-// this thread, untraced, carrying a value) does not need. Kept out of line so
-// that the fast path's frame stays small.
-[[gnu::noinline, gnu::cold]] std::any transfer_slow(thread_state& ts, greenlet_state* target,
-                                                    std::any&& value, std::exception_ptr&& error) {
+}  // namespace
+
+// The library's own switch: every switch the inline path (prepare_switch)
+// declines, and every switch that carries an exception. Being off the common
+// path, it does all the checks and detours in one place.
+std::any transfer(greenlet_state* target, std::any&& value, std::exception_ptr&& error) {
+  thread_state& ts = *thread_state::get();
   if (target->thread != &ts) throw_other_thread(ts, target);
   greenlet_state* self = ts.current;
   target = live_target(target);
@@ -159,18 +165,6 @@ void run_body(greenlet_state* self, std::any&& start_value, std::any& result,
   if (ts.trace) call_trace(ts, error != nullptr, self, target);
   start_if_needed(ts, target);
   switch_message msg{&value, error ? &error : nullptr, self, target};
-  return receive(ts, switch_context(ts, self, target, &msg));
-}
-
-}  // namespace
-
-std::any transfer(greenlet_state* target, std::any&& value, std::exception_ptr&& error) {
-  thread_state& ts = *thread_state::get();
-  greenlet_state* self = ts.current;
-  if (target->status != greenlet_status::active || target->thread != &ts || target == self || error ||
-      ts.trace) [[unlikely]]
-    return transfer_slow(ts, target, std::move(value), std::move(error));
-  switch_message msg{&value, nullptr, self, target};
   return receive(ts, switch_context(ts, self, target, &msg));
 }
 
