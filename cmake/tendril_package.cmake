@@ -11,4 +11,5 @@ configure_package_config_file(
 write_basic_package_version_file(
   ${PROJECT_BINARY_DIR}/tendrilConfigVersion.cmake COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/tendrilConfig.cmake ${PROJECT_BINARY_DIR}/tendrilConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/Findlibev.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tendril)

@@ -28,6 +28,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include <tendril/fiber/detail/state_access.hpp>
 #include <tendril/fiber/stack.hpp>
 
 #include "context_handoff.hpp"
@@ -186,6 +187,18 @@ std::any land_switch(void* sender_context, switch_message* in) {
   return receive(*self->thread, in);
 }
 
+void land_switch_discarding(void* sender_context, switch_message* in) {
+  greenlet_state* self = in->target;
+  take_over(self, in->origin, sender_context);
+  thread_state& ts = *self->thread;
+  if (in->error != nullptr) [[unlikely]] {
+    std::exception_ptr error = std::move(*in->error);
+    after_switch(ts, in->origin);
+    std::rethrow_exception(std::move(error));
+  }
+  after_switch(ts, in->origin);
+}
+
 std::any switch_slow(greenlet_state* target, std::any&& value) {
   if (target == nullptr) throw_empty();
   return transfer(target, std::move(value), nullptr);
@@ -216,6 +229,10 @@ greenlet_state* greenlet::checked() const {
     detail::throw_empty();
   return state_;
 }
+
+greenlet_state* detail::current_greenlet_state() { return detail::thread_state::get()->current; }
+
+greenlet_state* detail::retain_state(greenlet_state* s) noexcept { return detail::retain(s); }
 
 greenlet greenlet::current() { return greenlet(detail::retain(detail::thread_state::get()->current)); }
 

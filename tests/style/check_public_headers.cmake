@@ -9,9 +9,11 @@ cmake_minimum_required(VERSION 3.25)
 
 include(${LIST_FILE})
 
-# Modules are the top-level folders with an include/ directory; build trees
+# Modules are the top-level folders with an include/ directory (and the
+# top-level include/ of the umbrella header); build trees
 # (build*/, with their staged installs) are not modules.
 file(GLOB module_includes LIST_DIRECTORIES true RELATIVE ${SOURCE_DIR} ${SOURCE_DIR}/*/include)
+list(APPEND module_includes include)  # the umbrella header's own directory
 set(found_headers "")
 foreach(dir IN LISTS module_includes)
   if(dir MATCHES "^build" OR NOT IS_DIRECTORY ${SOURCE_DIR}/${dir})

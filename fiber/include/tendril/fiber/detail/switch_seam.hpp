@@ -37,6 +37,11 @@ void* prepare_switch(greenlet_state* target, switch_message& msg);
 /// the exception) that `in` carries.
 std::any land_switch(void* sender_context, switch_message* in);
 
+/// land_switch_discarding(sender, in) is land_switch for a receiver that
+/// takes no value (the hub resuming a parked fiber): any value is left
+/// where it is; an exception is rethrown.
+void land_switch_discarding(void* sender_context, switch_message* in);
+
 /// switch_slow(target, value) is every switch prepare_switch declines.
 std::any switch_slow(greenlet_state* target, std::any&& value);
 

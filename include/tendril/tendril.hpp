@@ -7,3 +7,10 @@
 #include <tendril/fiber/greenlet.hpp>
 #include <tendril/fiber/stack.hpp>
 #include <tendril/fiber/trace.hpp>
+#include <tendril/hub/hub.hpp>
+#include <tendril/hub/join.hpp>
+#include <tendril/hub/park.hpp>
+#include <tendril/hub/run.hpp>
+#include <tendril/hub/sleep.hpp>
+#include <tendril/hub/task.hpp>
+#include <tendril/hub/timeout.hpp>

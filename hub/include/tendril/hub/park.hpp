@@ -1,0 +1,110 @@
+#pragma once
+// park/unpark: the one way a fiber waits. Everything in tendril that blocks
+// (sleep, join, timeouts, locks, queues, sockets) is built on it.
+//
+//   waker w = waker::current();        // who to wake: this fiber, its next park
+//   waiters.push_back(&w);             // publish it where the waking side finds it
+//   park({"queue", this});             // suspend until someone calls w.wake()
+//
+// A fiber parks on its thread's hub; the hub runs other fibers and its libev
+// loop until a waker, a deadline, a kill or a timeout makes it ready again.
+// Wake-ups never resume a fiber at once: they queue it, and the hub (or the
+// next fiber that parks) switches to it in FIFO order.
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <string>
+
+namespace tendril {
+
+/// The clock of every deadline in tendril (libev's monotonic clock too).
+using clock = std::chrono::steady_clock;
+/// no_deadline is a deadline that never passes.
+inline constexpr clock::time_point no_deadline = clock::time_point::max();
+
+/// deadline_after(d) is now + d, saturating at no_deadline.
+inline clock::time_point deadline_after(clock::duration d) noexcept {
+  clock::time_point now = clock::now();
+  return d >= no_deadline - now ? no_deadline : now + d;
+}
+
+/// wait_reason says what a parked fiber waits on; dumps and the
+/// would-block-forever report show it. Keep it cheap: static text and a pointer.
+struct wait_reason {
+  const char* what = "park";     ///< static text: "sleep", "task", "mutex", "fd"...
+  const void* object = nullptr;  ///< the thing waited on, if any
+  std::int64_t detail = 0;       ///< a number that helps, e.g. the fd
+  /// describe(reason) formats the reason; null: `what` (and `object` if set).
+  std::string (*describe)(const wait_reason& reason) = nullptr;
+  /// remote: another thread may wake it, so while it is parked the hub never
+  /// reports "would block forever".
+  bool remote = false;
+
+  /// text() is describe(*this), or the default form.
+  std::string text() const;
+};
+
+namespace detail {
+struct fiber_record;
+}
+
+/// waker wakes one park of one fiber. Cheap to copy.
+class waker {
+ public:
+  /// waker() wakes nothing.
+  waker() noexcept = default;
+
+  /// current() is a waker for the calling fiber's next park() (or its
+  /// current one, when called by the hub on its behalf). Take it, publish it,
+  /// then park, without switching in between.
+  /// Errors: tendril::error when called from the hub itself.
+  static waker current();
+
+  /// wake() makes the fiber ready; its park() returns true. Returns false,
+  /// doing nothing, if that park is over (woken, timed out, interrupted) or
+  /// has not started.
+  /// Thread-safety: any thread. From another thread the wake is queued to the
+  /// fiber's hub through its ev_async watcher and always returns true; the
+  /// waker must stay valid (the fiber parked) until it is handled, which the
+  /// parked fiber guarantees by not leaving park() before then.
+  bool wake() const { return wake_with(nullptr); }
+
+  /// wake_with(e) is wake(), but the fiber's park() throws `e` (null: as wake()).
+  bool wake_with(std::exception_ptr error) const;
+
+  /// empty() is true for a waker that wakes nothing.
+  bool empty() const noexcept { return record_ == nullptr; }
+
+  /// describe() names the fiber, as errors do.
+  std::string describe() const;
+
+  friend bool operator==(const waker& a, const waker& b) noexcept = default;
+
+ private:
+  waker(detail::fiber_record* record, std::uint32_t park_id) noexcept : record_(record), park_id_(park_id) {}
+
+  detail::fiber_record* record_ = nullptr;
+  std::uint32_t park_id_ = 0;
+};
+
+/// park(why, deadline) suspends the calling fiber until a waker for this park
+/// wakes it (returns true) or `deadline` passes (returns false).
+///
+/// Blocking:      suspends the calling fiber; the hub runs the others.
+/// Deadline:      returns false once `deadline` passes (never: no_deadline).
+/// Cancellation:  a kill raises its exception here (greenlet_exit by default)
+///                and an expired timeout scope raises timeout_error here,
+///                both before suspending and on waking; such an interrupt
+///                wins over a wake that arrived while the fiber was queued,
+///                so code handing a resource to a waker must take it back
+///                when park() throws.
+/// Thread-safety: parks the calling fiber on its own thread's hub.
+/// Errors:        tendril::error when called on the hub itself, and when
+///                nothing can ever wake the fiber (no ready fiber, no active
+///                watcher or timer on its hub): the message lists every parked
+///                fiber and its wait reason. Rethrows the error passed to
+///                waker::wake_with.
+bool park(const wait_reason& why, clock::time_point deadline = no_deadline);
+
+}  // namespace tendril

@@ -1,0 +1,120 @@
+// The libev seam: the only file of tendril that includes <ev.h>.
+//
+// Invariants:
+// - One ev_loop per hub, created with ev_loop_new: libev's default loop
+//   installs SIGCHLD handling the application may not want, and belongs to
+//   whoever uses libev directly.
+// - Callbacks run only inside ev_run(EVRUN_ONCE [| EVRUN_NOWAIT]) called by
+//   run_once, on the hub's greenlet. They only make fibers ready: libev is
+//   not re-entrant, so switching to a fiber from a callback (which might
+//   call back into the loop) is never done (gevent #1126).
+// - The ev_async watcher is unreferenced (ev_unref): it must not keep the
+//   loop "alive" by itself, or a hub with nothing left to do could never
+//   tell that its fibers would block forever. Fibers that another thread may
+//   wake are counted by keep_alive instead.
+//
+// Rejected: ev_now()-based timer arithmetic without ev_now_update(). ev_now
+// is the time of the last poll; a fiber that computed for a while and then
+// slept would wake early by that long.
+
+#include "event_loop.hpp"
+
+#include <ev.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
+namespace tendril::detail {
+
+static_assert(sizeof(ev_timer) <= 64 && alignof(ev_timer) <= 8, "grow timer::watcher_size");
+static_assert(sizeof(ev_async) <= 64 && alignof(ev_async) <= 8, "grow event_loop::async_");
+
+namespace {
+
+ev_timer* as_timer(unsigned char* storage) noexcept {
+  return std::launder(reinterpret_cast<ev_timer*>(storage));
+}
+ev_async* as_async(unsigned char* storage) noexcept {
+  return std::launder(reinterpret_cast<ev_async*>(storage));
+}
+
+// seconds_until(deadline) is the libev "after" value for a deadline.
+double seconds_until(clock::time_point deadline) noexcept {
+  clock::duration left = deadline - clock::now();
+  if (left <= clock::duration::zero()) return 0.0;
+  return std::chrono::duration<double>(left).count();
+}
+
+}  // namespace
+
+timer::timer(callback cb, void* context) noexcept : callback_(cb), context_(context) {
+  ev_timer* w = ::new (watcher_) ev_timer;
+  ev_init(w, [](struct ::ev_loop*, ev_timer* fired, int) noexcept {
+    auto* self = static_cast<timer*>(fired->data);
+    --self->loop_->armed_;
+    self->loop_ = nullptr;  // a non-repeating timer is stopped once it fires
+    self->callback_(*self);
+  });
+  w->data = this;
+}
+
+void timer::start(event_loop& loop, clock::time_point deadline) noexcept {
+  stop();
+  ev_now_update(loop.loop_);  // see "Rejected" above
+  ev_timer* w = as_timer(watcher_);
+  ev_timer_set(w, seconds_until(deadline), 0.0);
+  ev_timer_start(loop.loop_, w);
+  loop_ = &loop;
+  ++loop.armed_;
+}
+
+void timer::stop() noexcept {
+  if (loop_ == nullptr) return;
+  ev_timer_stop(loop_->loop_, as_timer(watcher_));
+  --loop_->armed_;
+  loop_ = nullptr;
+}
+
+event_loop::event_loop(void (*on_notify)(void*) noexcept, void* context)
+    : loop_(ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV | EVFLAG_NOSIGMASK)),
+      on_notify_(on_notify),
+      context_(context) {
+  if (loop_ == nullptr) {
+    std::fputs("tendril: ev_loop_new failed (out of file descriptors or memory?)\n", stderr);
+    std::abort();
+  }
+  ev_async* w = ::new (async_) ev_async;
+  ev_async_init(w, [](struct ::ev_loop*, ev_async* fired, int) noexcept {
+    auto* self = static_cast<event_loop*>(fired->data);
+    self->on_notify_(self->context_);
+  });
+  w->data = this;
+  ev_async_start(loop_, w);
+  ev_unref(loop_);  // see the invariants above
+}
+
+event_loop::~event_loop() {
+  ev_ref(loop_);  // balances the ev_unref, as libev asks before stopping the watcher
+  ev_async_stop(loop_, as_async(async_));
+  ev_loop_destroy(loop_);
+}
+
+bool event_loop::run_once(bool may_block) noexcept {
+  int alive = ev_run(loop_, may_block ? EVRUN_ONCE : EVRUN_NOWAIT);
+  return alive != 0 || keep_alive_ > 0;
+}
+
+void event_loop::notify() noexcept { ev_async_send(loop_, as_async(async_)); }
+
+void event_loop::add_keep_alive() noexcept {
+  if (keep_alive_++ == 0) ev_ref(loop_);
+}
+
+void event_loop::remove_keep_alive() noexcept {
+  if (--keep_alive_ == 0) ev_unref(loop_);
+}
+
+unsigned event_loop::iterations() const noexcept { return ev_iteration(loop_); }
+
+}  // namespace tendril::detail

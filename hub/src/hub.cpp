@@ -1,0 +1,472 @@
+// The hub's scheduler: ready queue, park/resume, polling, would-block-forever.
+//
+// Glossary: a *record* is what the hub knows about a fiber (fiber_record.hpp);
+// *ready* means queued to be resumed; *parked* means waiting for a waker, a
+// deadline or an interrupt; to *resume* is to switch to a ready fiber.
+//
+// Invariants:
+// - Only the hub's thread touches its records, queues and loop; other
+//   threads reach it through wake_remote (a mutex-guarded queue drained on
+//   the hub's thread after an ev_async notification).
+// - libev callbacks only make fibers ready. Fibers are resumed by the hub
+//   greenlet between loop iterations, or directly by a fiber that parks: it
+//   switches to the next ready fiber itself, so a yield between two fibers
+//   costs one switch, not two through the hub.
+// - While fibers are ready the hub still polls the loop without blocking at
+//   least every poll_interval (checked on the clock every few switches), so
+//   a fiber that keeps yielding cannot starve timers and I/O, and a yield
+//   costs no system call.
+// - running_ is the record last resumed; current_record() trusts it only
+//   when its greenlet is the one actually running (plain greenlet switches
+//   inside a task bypass the hub).
+// - A record is parked or ready only while its fiber is suspended inside
+//   suspend(), so a resume always lands there.
+//
+// Rejected:
+// - Resuming every fiber from the hub greenlet (gevent's way): two switches
+//   per hand-over instead of one.
+// - Polling the loop on every yield: one epoll_wait system call per yield.
+// - Throwing timeouts and kills into a fiber with greenlet::throw_in: the
+//   fiber would have to be found wherever it is suspended; an interrupt
+//   flag checked at the park point keeps every resume on one path.
+
+#include "hub.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include <tendril/fiber/detail/state_access.hpp>
+#include <tendril/fiber/detail/switch_seam.hpp>
+#include <tendril/fiber/fiber_local.hpp>
+#include <tendril/hub/timeout.hpp>
+
+#include "task_state.hpp"
+#include "timeout_access.hpp"
+
+namespace tendril::detail {
+
+constinit thread_local hub* this_thread_hub __attribute__((tls_model("initial-exec"))) = nullptr;
+
+namespace {
+
+// How long ready fibers may run before the hub polls its loop anyway, and
+// how many switches pass between two looks at the clock.
+constexpr clock::duration poll_interval = std::chrono::milliseconds(1);
+constexpr std::uint32_t switches_per_clock_check = 32;
+
+greenlet main_greenlet_of_thread() {
+  greenlet g = greenlet::current();
+  while (!g.is_main()) g = g.parent();
+  return g;
+}
+
+// Holds a record for a plain greenlet that parks; frees it with the greenlet.
+struct foreign_record_holder {
+  fiber_record* record = nullptr;
+  foreign_record_holder() = default;
+  foreign_record_holder(const foreign_record_holder&) = delete;
+  foreign_record_holder& operator=(const foreign_record_holder&) = delete;
+  ~foreign_record_holder() {
+    if (record == nullptr) return;
+    if (hub* h = hub::find(); h == record->owner) h->forget(record);
+    delete record;
+  }
+};
+
+fiber_local<foreign_record_holder>& foreign_records() {
+  static fiber_local<foreign_record_holder> records;
+  return records;
+}
+
+// switch_to_state(s) switches to greenlet `s` carrying no value; inline so
+// that the jump sits in the scheduler's own code (see fiber/README.md).
+[[gnu::always_inline]] inline void switch_to_state(greenlet_state* s) {
+  std::any none;
+  switch_message msg{&none, nullptr, nullptr, nullptr};
+  void* to = prepare_switch(s, msg);
+  if (to == nullptr) [[unlikely]] {
+    switch_slow(s, std::move(none));
+    return;
+  }
+  auto [sender, in] = jump_context(to, &msg);
+  land_switch_discarding(sender, in);
+}
+
+}  // namespace
+
+// Tears the thread's hub down when the thread exits. Declared after the
+// fiber layer's own exit hook (see hub::get), so it runs before the fiber
+// layer unwinds the thread's greenlets.
+struct hub_exit {
+  ~hub_exit() {
+    if (hub* h = this_thread_hub) {
+      h->shut_down();
+      this_thread_hub = nullptr;
+      delete h;
+    }
+  }
+};
+
+}  // namespace tendril::detail
+
+tendril::hub_stats tendril::this_hub_stats() noexcept {
+  detail::hub* h = detail::hub::find();
+  return h != nullptr ? h->stats() : hub_stats{};
+}
+
+namespace tendril::detail {
+
+hub& hub::create() {
+  // The fiber layer's thread state must exist before hub_exit is first
+  // used: thread_local destructors run in reverse order of construction.
+  (void)current_greenlet_state();
+  static thread_local hub_exit exit_hook;
+  (void)&exit_hook;
+  this_thread_hub = new hub();
+  return *this_thread_hub;
+}
+
+hub::hub()
+    : tid_(::gettid()),
+      loop_([](void* self) noexcept { static_cast<hub*>(self)->drain_remote_wakes(); }, this),
+      greenlet_([this] { main_loop(); }, main_greenlet_of_thread(), {.name = "hub", .stack_size = 0}),
+      hub_state_(greenlet_.state()),
+      main_record_(this, main_greenlet_of_thread().state(), nullptr) {
+  register_record(&main_record_);
+}
+
+void* hub::take_task_block() noexcept {
+  if (task_blocks_.empty()) return nullptr;
+  void* block = task_blocks_.back();
+  task_blocks_.pop_back();
+  return block;
+}
+
+bool hub::keep_task_block(void* block) noexcept {
+  constexpr std::size_t cache_limit = 1024;
+  if (task_blocks_.size() >= cache_limit) return false;
+  if (task_blocks_.capacity() == 0) {
+    try {
+      task_blocks_.reserve(cache_limit);  // once, so push_back cannot throw
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
+  }
+  task_blocks_.push_back(block);
+  return true;
+}
+
+hub::~hub() {
+  for (void* block : task_blocks_) ::operator delete(block);
+  // A fiber still parked here (a plain greenlet the fiber layer unwinds
+  // after this) may own an armed timer: keep libev's loop allocated for it.
+  for (fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
+    if (r->status != fiber_status::running) {
+      std::fprintf(stderr, "tendril: thread %ld exits with fibers still parked on its hub:\n%s", tid_,
+                   describe_parked().c_str());
+      break;
+    }
+}
+
+bool hub::on_own_thread() const noexcept { return this_thread_hub == this; }
+
+fiber_record* hub::current_record_slow(greenlet_state* s) {
+  if (s == main_record_.state) return &main_record_;
+  if (s == hub_state_)
+    throw error("the hub cannot block: park, sleep or join called on the hub's own greenlet");
+  return foreign_record(s);
+}
+
+task_state* hub::current_task() const noexcept {
+  if (running_ == nullptr || running_->state != current_greenlet_state()) return nullptr;
+  return running_->task;
+}
+
+fiber_record* hub::foreign_record(greenlet_state* s) {
+  foreign_record_holder& holder = foreign_records().get();
+  if (holder.record == nullptr) {
+    holder.record = new fiber_record(this, s, nullptr);
+    register_record(holder.record);
+  }
+  return holder.record;
+}
+
+void hub::forget(fiber_record* r) noexcept {
+  if (r->status == fiber_status::ready) ready_.remove(r);
+  r->status = fiber_status::running;
+  all_.remove(r);
+}
+
+void hub::raise_interrupts_slow(fiber_record* self) {
+  if (self->interrupt) std::rethrow_exception(std::exchange(self->interrupt, nullptr));
+  timeout* outermost = nullptr;
+  for (timeout* t = self->timeouts; t != nullptr; t = timeout_access::outer(*t))
+    if (t->expired()) outermost = t;
+  if (outermost != nullptr) throw timeout_error(outermost);
+}
+
+bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point deadline) {
+  raise_interrupts(self);
+  self->reason = why;
+  self->timed_out = false;
+  self->wake_error = nullptr;
+  self->parked_since = clock::now();
+  ++self->park_id;
+  self->status = fiber_status::parked;
+  if (why.remote) loop_.add_keep_alive();
+
+  struct deadline_timer {
+    static void fired(timer& t) noexcept {
+      auto* r = static_cast<fiber_record*>(t.context());
+      if (r->status != fiber_status::parked) return;  // already woken: the wake wins
+      r->timed_out = true;
+      r->owner->make_ready(r);
+    }
+  };
+  timer expiry(&deadline_timer::fired, self);
+  if (deadline != no_deadline) expiry.start(loop_, deadline);
+
+  suspend(self);  // leaves with self running again, or throws (already tidied)
+
+  expiry.stop();
+  if (why.remote) loop_.remove_keep_alive();
+  // A wake sent from another thread names this park: stay until it is handled.
+  while (self->remote_wakes.load(std::memory_order_acquire) != 0) yield(self);
+  raise_interrupts(self);
+  if (self->wake_error) std::rethrow_exception(std::exchange(self->wake_error, nullptr));
+  return !self->timed_out;
+}
+
+void hub::yield(fiber_record* self) {
+  raise_interrupts(self);
+  self->status = fiber_status::ready;
+  ready_.push_back(self);
+  suspend(self);
+  raise_interrupts(self);
+}
+
+bool hub::poll_due() noexcept {
+  if (--poll_countdown_ != 0) [[likely]]
+    return false;
+  poll_countdown_ = switches_per_clock_check;
+  return clock::now() >= next_poll_;
+}
+
+// Switches away from `self` (parked or ready) to the next ready fiber, or to
+// the hub when none is ready or a poll is due; returns once resumed.
+void hub::suspend(fiber_record* self) {
+  fiber_record* next = nullptr;
+  if (poll_due()) [[unlikely]]
+    poll_requested_ = true;
+  else
+    next = ready_.pop_front();
+  if (next == self) {  // it yielded and nothing else was ready
+    self->status = fiber_status::running;
+    return;
+  }
+  greenlet_state* target = hub_state_;
+  if (next != nullptr) {
+    next->status = fiber_status::running;
+    target = next->state;
+  }
+  running_ = next;
+  try {
+    switch_to_state(target);
+  } catch (...) {
+    // Thrown into by a plain greenlet throw_in (an unwinding, a misuse)
+    // rather than resumed by the hub: leave the hub's structures consistent.
+    take_back(self);
+    throw;
+  }
+  if (self->status != fiber_status::running) [[unlikely]]
+    resumed_by_misuse(self);
+}
+
+void hub::resumed_by_misuse(fiber_record* self) {
+  std::string what = self->describe() + " was switched into while waiting on " + self->reason.text() +
+                     "; only its hub may resume a parked fiber";
+  take_back(self);
+  throw error(what);
+}
+
+// take_back(self) makes `self` the running fiber again after a resume that
+// did not come from the hub.
+void hub::take_back(fiber_record* self) noexcept {
+  if (self->status == fiber_status::ready) ready_.remove(self);
+  self->status = fiber_status::running;
+  running_ = self;
+}
+
+void hub::make_ready(fiber_record* r) noexcept {
+  if (r->status != fiber_status::parked) return;
+  r->status = fiber_status::ready;
+  ready_.push_back(r);
+}
+
+bool hub::wake(fiber_record* r, std::uint32_t park_id, std::exception_ptr error) noexcept {
+  if (r->status != fiber_status::parked || r->park_id != park_id) return false;
+  r->wake_error = std::move(error);
+  make_ready(r);
+  return true;
+}
+
+void hub::wake_remote(fiber_record* r, std::uint32_t park_id, std::exception_ptr error) {
+  r->remote_wakes.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(remote_mutex_);
+    remote_wakes_.push_back({r, park_id, std::move(error)});
+  }
+  loop_.notify();
+}
+
+void hub::drain_remote_wakes() noexcept {
+  std::vector<remote_wake> batch;
+  {
+    std::lock_guard lock(remote_mutex_);
+    batch.swap(remote_wakes_);
+  }
+  for (remote_wake& w : batch) {
+    wake(w.record, w.park_id, std::move(w.error));
+    w.record->remote_wakes.fetch_sub(1, std::memory_order_release);
+  }
+}
+
+void hub::interrupt(fiber_record* r, std::exception_ptr error) noexcept {
+  r->interrupt = std::move(error);
+  make_ready(r);
+}
+
+void hub::timeout_expired(fiber_record* r) noexcept {
+  ++r->expired_timeouts;
+  make_ready(r);
+}
+
+void hub::add_task(task_state* t) noexcept {
+  register_record(&t->record);
+  ++live_tasks_;
+  t->record.status = fiber_status::parked;  // so make_ready queues it
+  if (t->start_timer == nullptr) make_ready(&t->record);
+}
+
+void hub::cancel_start(fiber_record* r) noexcept {
+  if (r->status == fiber_status::ready) ready_.remove(r);
+  r->status = fiber_status::running;
+}
+
+void hub::resume(fiber_record* next) {
+  next->status = fiber_status::running;
+  running_ = next;
+  switch_to_state(next->state);
+  running_ = nullptr;  // back on the hub: whoever ran has parked or finished
+}
+
+// Control comes back here when nothing is ready, when a poll is due, or
+// when a task has finished (its greenlet returns to its parent, the hub).
+void hub::main_loop() {
+  for (;;) {
+    if (ready_.empty() || std::exchange(poll_requested_, false) || poll_due())
+      poll(/*may_block=*/ready_.empty());
+    if (fiber_record* next = ready_.pop_front()) resume(next);
+  }
+}
+
+void hub::poll(bool may_block) {
+  bool alive = loop_.run_once(may_block && ready_.empty());
+  next_poll_ = clock::now() + poll_interval;
+  poll_countdown_ = switches_per_clock_check;
+  if (ready_.empty() && !alive) report_would_block_forever();
+}
+
+hub_stats hub::stats() const noexcept {
+  hub_stats s;
+  s.tasks = live_tasks_;
+  s.ready = ready_.size();
+  for (const fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
+    if (r->status == fiber_status::parked) ++s.parked;
+  s.watchers = loop_.armed_watchers();
+  s.loop_iterations = loop_.iterations();
+  return s;
+}
+
+std::string hub::describe_parked() const {
+  std::ostringstream out;
+  for (const fiber_record* r = all_.front(); r != nullptr; r = all_.next(r)) {
+    if (r->status != fiber_status::parked) continue;
+    out << "  " << r->describe() << ": waits on " << r->reason.text() << '\n';
+  }
+  return out.str();
+}
+
+// Nothing is ready and no watcher can fire: every parked fiber would wait
+// forever. The fibers that are not tasks (the main greenlet waiting in run()
+// or join(), plain greenlets) get the error, as gevent raises LoopExit in
+// its main greenlet; when only tasks are parked, each of them gets it.
+void hub::report_would_block_forever() {
+  std::string parked = describe_parked();
+  if (parked.empty()) {
+    // Nobody is parked: the hub was switched to directly. Give control back.
+    greenlet::switch_to_parent();
+    return;
+  }
+  auto error = std::make_exception_ptr(
+      tendril::error("would block forever: no fiber is ready and no watcher or timer can wake one (thread " +
+                     std::to_string(tid_) + "); parked fibers:\n" + parked));
+  bool woke_one = false;
+  for (fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
+    if (r->status == fiber_status::parked && r->task == nullptr) woke_one |= wake(r, r->park_id, error);
+  if (woke_one) return;
+  for (fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
+    if (r->status == fiber_status::parked) wake(r, r->park_id, error);
+}
+
+void hub::report_failure(const task_base& t, std::exception_ptr error) noexcept {
+  try {
+    if (error_handler_) {
+      error_handler_(t, error);
+      return;
+    }
+  } catch (...) {
+    error = std::current_exception();  // a failing handler: report that instead, below
+  }
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (const timeout_error& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr, "task \"%s\" (id %llu) failed: %s\n", t.name().c_str(),
+               static_cast<unsigned long long>(t.id()), what.c_str());
+}
+
+task_error_handler hub::set_error_handler(task_error_handler fn) {
+  return std::exchange(error_handler_, std::move(fn));
+}
+
+std::vector<task_base> hub::live_task_handles() {
+  std::vector<task_base> tasks;
+  tasks.reserve(live_tasks_);
+  for (fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
+    if (r->task != nullptr) tasks.emplace_back(r->task->retain());
+  return tasks;
+}
+
+void hub::shut_down() noexcept {
+  // Unwind every task still alive while the loop exists, so their timers and
+  // watchers are stopped against a live loop; give up on tasks that refuse.
+  for (int round = 0; round < 3 && live_tasks_ > 0; ++round) {
+    std::vector<task_base> alive = live_task_handles();
+    try {
+      for (const task_base& t : alive) t.kill(nullptr, /*block=*/false);
+      for (const task_base& t : alive) t.join();
+    } catch (...) {
+      break;  // would block forever: the rest refuse to die; the fiber layer unwinds them
+    }
+  }
+}
+
+}  // namespace tendril::detail

@@ -1,0 +1,159 @@
+#pragma once
+// The hub: one per thread, a greenlet running the libev loop, the parent of
+// every task spawned on the thread, and the scheduler of everything that
+// parks there. See hub.cpp for the invariants, hub/README.md for the picture.
+
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <vector>
+
+#include <tendril/fiber/detail/state_access.hpp>
+#include <tendril/fiber/greenlet.hpp>
+#include <tendril/hub/hub.hpp>
+#include <tendril/hub/task.hpp>
+
+#include "event_loop.hpp"
+#include "fiber_record.hpp"
+
+namespace tendril::detail {
+
+class hub;
+
+/// The calling thread's hub, or null; see hub::get.
+extern constinit thread_local hub* this_thread_hub __attribute__((tls_model("initial-exec")));
+
+class hub {
+ public:
+  /// get() is the calling thread's hub, created on first use; find() never creates.
+  static hub& get() {
+    hub* h = this_thread_hub;
+    return h != nullptr ? *h : create();
+  }
+  static hub* find() noexcept { return this_thread_hub; }
+
+  hub(const hub&) = delete;
+  hub& operator=(const hub&) = delete;
+
+  /// current_record() is the calling fiber's record (created for a greenlet
+  /// that parks for the first time). Errors: tendril::error on the hub itself.
+  fiber_record* current_record() {
+    greenlet_state* s = current_greenlet_state();
+    if (running_ != nullptr && running_->state == s) [[likely]]
+      return running_;
+    return current_record_slow(s);
+  }
+
+  /// park(self, why, deadline): see tendril::park. `self` is current_record().
+  bool park(fiber_record* self, const wait_reason& why, clock::time_point deadline);
+  /// yield(self): see tendril::yield.
+  void yield(fiber_record* self);
+
+  /// wake(r, park_id, error) makes `r` ready if it is still in park `park_id`.
+  /// On the hub's own thread only; other threads use wake_remote.
+  bool wake(fiber_record* r, std::uint32_t park_id, std::exception_ptr error) noexcept;
+  /// wake_remote(...) queues a wake from another thread.
+  void wake_remote(fiber_record* r, std::uint32_t park_id, std::exception_ptr error);
+
+  /// interrupt(r, e) raises `e` in `r` at its park (now, if it is parked).
+  void interrupt(fiber_record* r, std::exception_ptr error) noexcept;
+  /// timeout_expired(r) makes a parked `r` ready so its park raises timeout_error.
+  void timeout_expired(fiber_record* r) noexcept;
+  /// raise_interrupts(self) throws a pending kill or expired timeout of `self`.
+  static void raise_interrupts(fiber_record* self) {
+    if (self->interrupt != nullptr || self->expired_timeouts != 0) [[unlikely]]
+      raise_interrupts_slow(self);
+  }
+
+  /// add_task(t) registers a new task's record and queues it to start.
+  void add_task(task_state* t) noexcept;
+  /// start_later(t) queues a task whose spawn_later delay has passed.
+  void make_ready(fiber_record* r) noexcept;
+  /// cancel_start(r) takes an unstarted task's record out of the ready queue.
+  void cancel_start(fiber_record* r) noexcept;
+  /// forget(r) unregisters a record that is going away (its fiber finished);
+  /// forget_task(r) does so for a finished task's record.
+  void forget(fiber_record* r) noexcept;
+  void forget_task(fiber_record* r) noexcept {
+    forget(r);
+    --live_tasks_;
+  }
+
+  /// report_failure(t, e) hands an unobserved failure to the error handler.
+  void report_failure(const task_base& t, std::exception_ptr error) noexcept;
+  task_error_handler set_error_handler(task_error_handler fn);
+
+  /// current_task() is the task whose greenlet is running, or null.
+  task_state* current_task() const noexcept;
+
+  /// live_task_handles() is a handle to every task that has not finished.
+  std::vector<task_base> live_task_handles();
+
+  /// live_tasks() is the number of tasks that have not finished.
+  std::size_t live_tasks() const noexcept { return live_tasks_; }
+  /// finished_running(self) is called by a finishing task just before its
+  /// greenlet returns to the hub.
+  void finished_running() noexcept { running_ = nullptr; }
+
+  event_loop& loop() noexcept { return loop_; }
+  const tendril::greenlet& greenlet() const noexcept { return greenlet_; }
+  long thread_id() const noexcept { return tid_; }
+  bool on_own_thread() const noexcept;
+  /// Task states of up to task_block_bytes (with their bodies) are recycled
+  /// through a per-hub cache, like the fiber layer's greenlet blocks: a
+  /// spawn burst would otherwise pay malloc and free for every task.
+  static constexpr std::size_t task_block_bytes = 384;
+  void* take_task_block() noexcept;
+  bool keep_task_block(void* block) noexcept;
+
+  /// stats() is this hub's statistics.
+  hub_stats stats() const noexcept;
+  /// describe_parked() lists every parked fiber and its wait reason, one per line.
+  std::string describe_parked() const;
+
+ private:
+  hub();
+  ~hub();
+  static hub& create();
+  fiber_record* current_record_slow(greenlet_state* s);
+  static void raise_interrupts_slow(fiber_record* self);
+  friend struct hub_exit;
+
+  [[noreturn]] void main_loop();
+  void suspend(fiber_record* self);
+  void take_back(fiber_record* self) noexcept;
+  [[noreturn, gnu::cold, gnu::noinline]] void resumed_by_misuse(fiber_record* self);
+  void resume(fiber_record* next);
+  void poll(bool may_block);
+  bool poll_due() noexcept;
+  void report_would_block_forever();
+  void drain_remote_wakes() noexcept;
+  void register_record(fiber_record* r) noexcept { all_.push_back(r); }
+  fiber_record* foreign_record(greenlet_state* s);
+  void shut_down() noexcept;
+
+  long tid_;
+  event_loop loop_;
+  tendril::greenlet greenlet_;  ///< runs main_loop; parent: the thread's main greenlet
+  greenlet_state* hub_state_;
+  fiber_record main_record_;         ///< the thread's main greenlet, when it parks
+  fiber_record* running_ = nullptr;  ///< the record last resumed, while it runs
+  record_list<&fiber_record::ready_links> ready_;
+  record_list<&fiber_record::all_links> all_;
+  std::size_t live_tasks_ = 0;
+  std::uint32_t poll_countdown_ = 1;
+  bool poll_requested_ = false;  ///< a fiber came to the hub because a poll was due
+  clock::time_point next_poll_{};
+  task_error_handler error_handler_;
+  std::vector<void*> task_blocks_;
+
+  struct remote_wake {
+    fiber_record* record;
+    std::uint32_t park_id;
+    std::exception_ptr error;
+  };
+  std::mutex remote_mutex_;
+  std::vector<remote_wake> remote_wakes_;  // guarded by remote_mutex_
+};
+
+}  // namespace tendril::detail

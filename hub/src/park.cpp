@@ -1,0 +1,75 @@
+// park/unpark, sleep and yield: the public face of hub.cpp's scheduler.
+
+#include <tendril/hub/park.hpp>
+
+#include <cstdio>
+
+#include <tendril/fiber/detail/state_access.hpp>
+#include <tendril/hub/sleep.hpp>
+
+#include "hub.hpp"
+#include "task_state.hpp"
+
+namespace tendril {
+
+std::string wait_reason::text() const {
+  if (describe != nullptr) return describe(*this);
+  if (object == nullptr) return what;
+  char address[32];
+  std::snprintf(address, sizeof address, " %p", object);
+  return what + std::string(address);
+}
+
+std::string detail::fiber_record::describe() const {
+  if (task != nullptr) return task->describe();
+  return greenlet(detail::retain_state(state)).describe();
+}
+
+waker waker::current() {
+  detail::fiber_record* self = detail::hub::get().current_record();
+  // The next park; while the fiber is parked (a waker taken on its behalf), this one.
+  std::uint32_t id = self->status == detail::fiber_status::running ? self->park_id + 1 : self->park_id;
+  return waker(self, id);
+}
+
+bool waker::wake_with(std::exception_ptr error) const {
+  if (record_ == nullptr) return false;
+  detail::hub* owner = record_->owner;
+  if (owner->on_own_thread()) return owner->wake(record_, park_id_, std::move(error));
+  owner->wake_remote(record_, park_id_, std::move(error));
+  return true;
+}
+
+std::string waker::describe() const { return record_ != nullptr ? record_->describe() : "no fiber"; }
+
+bool park(const wait_reason& why, clock::time_point deadline) {
+  detail::hub& h = detail::hub::get();
+  return h.park(h.current_record(), why, deadline);
+}
+
+void yield() {
+  detail::hub& h = detail::hub::get();
+  h.yield(h.current_record());
+}
+
+void sleep_until(clock::time_point t) {
+  detail::hub& h = detail::hub::get();
+  detail::fiber_record* self = h.current_record();
+  if (t <= clock::now()) {
+    h.yield(self);
+    return;
+  }
+  while (h.park(self, {"sleep"}, t)) {
+    // Woken early by a stray waker: sleep on until the deadline.
+  }
+}
+
+void sleep(clock::duration d) {
+  if (d <= clock::duration::zero()) {
+    yield();
+    return;
+  }
+  sleep_until(deadline_after(d));
+}
+
+}  // namespace tendril

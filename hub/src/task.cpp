@@ -1,0 +1,163 @@
+// Tasks: spawning, finishing, joining, killing, linking.
+//
+// Invariants:
+// - A task's state is allocated with its typed body behind it; the hub holds
+//   one reference from spawn until the task has finished.
+// - The outcome is set exactly once, by finish_task, on the task's thread:
+//   on the task's own greenlet when it ran, or by the killer when it was
+//   killed before starting (its greenlet then never gets a stack).
+// - Listeners (joins, iwait, joinall, links) are told in registration order,
+//   right after the outcome is set and before the task's greenlet dies.
+//
+// Rejected: catching a task's exception in the hub as the greenlet's escaping
+// exception. The hub would have to map the dying greenlet back to its task;
+// catching it in task_main stores it where get() finds it. That catch is the
+// one place an exception stops in tendril, and it is not swallowed: get(),
+// exception() and the unobserved-failure report all rethrow or show it.
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
+#include <tendril/hub/task.hpp>
+
+#include "hub.hpp"
+#include "task_state.hpp"
+
+namespace tendril::detail {
+
+namespace {
+
+std::size_t body_offset_for(std::size_t align) { return (sizeof(task_state) + align - 1) / align * align; }
+
+// The run of every task's greenlet.
+void task_main(task_state* t) noexcept {
+  t->started = true;
+  task_outcome outcome = task_outcome::succeeded;
+  std::exception_ptr error;
+  try {
+    t->vtable->run(t->body());
+  } catch (const greenlet_exit&) {
+    outcome = task_outcome::killed;
+    error = std::current_exception();
+  } catch (...) {
+    outcome = task_outcome::failed;  // kept for get() and the report; see "Rejected" above
+    error = std::current_exception();
+  }
+  hub& h = t->owner();
+  finish_task(t, outcome, std::move(error));
+  h.finished_running();
+}
+
+}  // namespace
+
+std::string task_state::describe() const {
+  std::string name = greenlet.name();
+  std::string text = "task " + std::to_string(greenlet.id());
+  if (!name.empty()) text += " \"" + name + '"';
+  return text;
+}
+
+void task_state::release() noexcept {
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (outcome == task_outcome::failed && !observed) {
+    if (hub* h = hub::find(); h != nullptr && h == record.owner) {
+      refs.store(1, std::memory_order_relaxed);  // a handle for the report
+      task_base handle(this);
+      observed = true;
+      h->report_failure(handle, error);
+      return;  // the handle's destructor frees the state
+    }
+    std::string name = greenlet.name();
+    std::fprintf(stderr, "task \"%s\" (id %llu) failed (reported on another thread)\n", name.c_str(),
+                 static_cast<unsigned long long>(greenlet.id()));
+  }
+  if (vtable != nullptr) vtable->destroy(body());
+  hub* owner = record.owner;
+  bool cached = cached_block;
+  this->~task_state();
+  if (cached && hub::find() == owner && owner->keep_task_block(this)) return;
+  ::operator delete(this);
+}
+
+void task_state::add_listener(task_listener* l) noexcept {
+  l->prev = listeners_tail;
+  l->next = nullptr;
+  if (listeners_tail != nullptr)
+    listeners_tail->next = l;
+  else
+    listeners_head = l;
+  listeners_tail = l;
+  l->linked = true;
+}
+
+void task_state::remove_listener(task_listener* l) noexcept {
+  if (!l->linked) return;
+  if (l->prev != nullptr)
+    l->prev->next = l->next;
+  else
+    listeners_head = l->next;
+  if (l->next != nullptr)
+    l->next->prev = l->prev;
+  else
+    listeners_tail = l->prev;
+  l->prev = l->next = nullptr;
+  l->linked = false;
+}
+
+task_state* new_task(std::size_t body_size, std::size_t body_align, const task_vtable* vtable) {
+  hub& h = hub::get();
+  std::size_t align = std::max(body_align, alignof(task_state));
+  if (align > __STDCPP_DEFAULT_NEW_ALIGNMENT__)
+    throw error("spawn: over-aligned task callables are not supported");
+  std::size_t offset = body_offset_for(align);
+  bool cached = offset + body_size <= hub::task_block_bytes;
+  void* memory = cached ? h.take_task_block() : nullptr;
+  if (memory == nullptr) memory = ::operator new(cached ? hub::task_block_bytes : offset + body_size);
+  return ::new (memory) task_state(&h, vtable, offset, cached);
+}
+
+void* task_body_of(task_state* state) noexcept { return state->body(); }
+
+void discard_task(task_state* state) noexcept {
+  state->vtable = nullptr;  // the body was never constructed
+  state->release();
+}
+
+void schedule_task(task_state* t, spawn_request&& request) {
+  hub& h = t->owner();
+  t->greenlet = tendril::greenlet([t] { task_main(t); }, h.greenlet(),
+                                  {.name = std::move(request.name), .stack_size = request.stack_size});
+  t->record.state = t->greenlet.state();
+  t->retain();  // the hub's reference, dropped by finish_task
+  if (request.delay > clock::duration::zero()) {
+    t->start_timer = std::make_unique<timer>(
+        [](timer& fired) noexcept {
+          auto* task = static_cast<task_state*>(fired.context());
+          task->owner().make_ready(&task->record);
+        },
+        t);
+    t->start_timer->start(h.loop(), deadline_after(request.delay));
+  }
+  h.add_task(t);
+}
+
+void finish_task(task_state* t, task_outcome outcome, std::exception_ptr error) noexcept {
+  hub& h = t->owner();
+  t->start_timer.reset();
+  t->outcome = outcome;
+  t->error = std::move(error);
+  if (t->vtable != nullptr && outcome != task_outcome::succeeded) {
+    t->vtable->destroy(t->body());  // no result to keep: release the captures now
+    t->vtable = nullptr;
+  }
+  while (task_listener* l = t->listeners_head) {
+    t->remove_listener(l);
+    l->notify(l, t);
+  }
+  h.forget_task(&t->record);
+  t->release();  // the hub's reference
+}
+
+}  // namespace tendril::detail

@@ -1,0 +1,199 @@
+// task_base: what a handle can do with its task (join, kill, link, observe).
+
+#include <tendril/hub/task.hpp>
+
+#include <unistd.h>
+
+#include <memory>
+
+#include <tendril/fiber/detail/state_access.hpp>
+
+#include "hub.hpp"
+#include "task_state.hpp"
+
+namespace tendril {
+
+using detail::task_outcome;
+using detail::task_state;
+
+namespace {
+
+std::string describe_join(const wait_reason& why) {
+  return "joining " + static_cast<const task_state*>(why.object)->describe();
+}
+
+struct join_listener : detail::task_listener {
+  waker parked;
+};
+
+struct user_link : detail::task_listener {
+  task_base::link_id id = 0;
+  task_base::link_function fn;
+
+  static void run(detail::task_listener* self, task_state* finished) noexcept {
+    std::unique_ptr<user_link> link(static_cast<user_link*>(self));
+    task_base handle(finished->retain());
+    try {
+      link->fn(handle);
+    } catch (...) {
+      finished->owner().report_failure(handle, std::current_exception());
+    }
+  }
+};
+
+bool is_greenlet_exit(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const greenlet_exit&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// own_hub(s, what) is the task's hub, if the calling thread is its thread.
+detail::hub& own_hub(task_state* s, const char* what) {
+  detail::hub& h = s->owner();
+  if (!h.on_own_thread())
+    throw error("cannot " + std::string(what) + " " + s->describe() + " from thread " +
+                std::to_string(::gettid()) + ": it runs on the hub of thread " +
+                std::to_string(h.thread_id()));
+  return h;
+}
+
+}  // namespace
+
+task_base::task_base(const task_base& other) noexcept
+    : state_(other.state_ != nullptr ? other.state_->retain() : nullptr) {}
+
+task_base& task_base::operator=(const task_base& other) noexcept {
+  task_base copy(other);
+  std::swap(state_, copy.state_);
+  return *this;
+}
+
+task_base& task_base::operator=(task_base&& other) noexcept {
+  task_base moved(std::move(other));
+  std::swap(state_, moved.state_);
+  return *this;
+}
+
+task_base::~task_base() {
+  if (state_ != nullptr) state_->release();
+}
+
+task_state* task_base::checked() const {
+  if (state_ == nullptr) [[unlikely]]
+    throw error("empty task handle (default-constructed or moved-from)");
+  return state_;
+}
+
+bool task_base::ready() const { return checked()->ready(); }
+bool task_base::successful() const { return checked()->outcome == task_outcome::succeeded; }
+bool task_base::killed() const { return checked()->outcome == task_outcome::killed; }
+
+std::exception_ptr task_base::exception() const {
+  task_state* s = checked();
+  s->observed = true;
+  return s->error;
+}
+
+bool task_base::join_until(clock::time_point deadline) const {
+  task_state* s = checked();
+  if (s->ready()) return true;
+  detail::hub& h = own_hub(s, "join");
+  if (h.current_record() == &s->record) throw error(s->describe() + " cannot join itself");
+  join_listener listener;
+  listener.notify = [](detail::task_listener* self, task_state*) noexcept {
+    static_cast<join_listener*>(self)->parked.wake();
+  };
+  s->add_listener(&listener);
+  struct unlisten {
+    task_state* s;
+    join_listener* l;
+    ~unlisten() { s->remove_listener(l); }
+  } guard{s, &listener};
+  const wait_reason why{"task", s, 0, &describe_join};
+  while (!s->ready()) {
+    listener.parked = waker::current();
+    if (!park(why, deadline)) break;
+  }
+  return s->ready();
+}
+
+void* task_base::wait_result() const {
+  task_state* s = checked();
+  join();
+  s->observed = true;
+  switch (s->outcome) {
+    case task_outcome::succeeded:
+      return s->vtable->result(s->body());
+    case task_outcome::killed:
+      throw task_killed(s->describe() + " was killed");
+    default:
+      std::rethrow_exception(s->error);
+  }
+}
+
+bool task_base::kill(std::exception_ptr error, bool block, clock::duration timeout) const {
+  task_state* s = checked();
+  if (s->ready()) return true;
+  detail::hub& h = own_hub(s, "kill");
+  if (!error) error = std::make_exception_ptr(greenlet_exit());
+  if (!s->started) {  // dies without running, and without ever getting a stack
+    h.cancel_start(&s->record);
+    bool exit = is_greenlet_exit(error);
+    if (exit) s->observed = true;
+    detail::finish_task(s, exit ? task_outcome::killed : task_outcome::failed, std::move(error));
+    return true;
+  }
+  if (s->record.state == detail::current_greenlet_state()) std::rethrow_exception(error);  // killing itself
+  h.interrupt(&s->record, std::move(error));
+  if (!block) return s->ready();
+  return join_for(timeout);
+}
+
+task_base::link_id task_base::link(link_function fn) const {
+  task_state* s = checked();
+  s->observed = true;
+  link_id id = s->next_link_id++;
+  if (s->ready()) {
+    fn(*this);
+    return id;
+  }
+  auto* l = new user_link;
+  l->notify = &user_link::run;
+  l->id = id;
+  l->fn = std::move(fn);
+  s->add_listener(l);
+  return id;
+}
+
+bool task_base::unlink(link_id id) const {
+  task_state* s = checked();
+  for (detail::task_listener* l = s->listeners_head; l != nullptr; l = l->next) {
+    if (l->notify != &user_link::run || static_cast<user_link*>(l)->id != id) continue;
+    s->remove_listener(l);
+    delete static_cast<user_link*>(l);
+    return true;
+  }
+  return false;
+}
+
+std::uint64_t task_base::id() const { return checked()->greenlet.id(); }
+std::string task_base::name() const { return checked()->greenlet.name(); }
+void task_base::set_name(std::string name) const { checked()->greenlet.set_name(std::move(name)); }
+std::string task_base::describe() const { return checked()->describe(); }
+tendril::greenlet task_base::greenlet() const { return checked()->greenlet; }
+
+task_error_handler set_task_error_handler(task_error_handler fn) {
+  return detail::hub::get().set_error_handler(std::move(fn));
+}
+
+task_base current_task() {
+  detail::hub* h = detail::hub::find();
+  task_state* t = h != nullptr ? h->current_task() : nullptr;
+  return t != nullptr ? task_base(t->retain()) : task_base();
+}
+
+}  // namespace tendril
