@@ -234,6 +234,15 @@ greenlet_state* detail::current_greenlet_state() { return detail::thread_state::
 
 greenlet_state* detail::retain_state(greenlet_state* s) noexcept { return detail::retain(s); }
 
+void detail::set_deferred_release_hook(void (*hook)(void*) noexcept, void* arg) {
+  detail::thread_state::get()->set_deferred_hook(hook, arg);
+}
+
+void detail::process_deferred_releases() noexcept {
+  detail::thread_state* ts = detail::thread_state::find();
+  if (ts != nullptr && ts->has_deferred()) ts->process_deferred();
+}
+
 greenlet greenlet::current() { return greenlet(detail::retain(detail::thread_state::get()->current)); }
 
 std::any greenlet::switch_to_parent(std::any value) {

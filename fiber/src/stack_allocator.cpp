@@ -8,8 +8,11 @@
 //   leaving the rest of vm.max_map_count to the program.
 // - A compact stack is a slice of a slab (adjacent anonymous mappings with the
 //   same protection merge, so a slab is one mapping however many stacks it
-//   holds). Its lowest bytes hold a canary, written when it is handed out and
-//   checked when it comes back.
+//   holds). Its lowest bytes are a canary checked when it comes back: they
+//   must still be zero, as mmap (or madvise) left them. A written canary
+//   would commit the stack's lowest page, doubling what a parked fiber costs
+//   (one page at the top, where its frames are, is all it needs); a fiber
+//   that runs past the bottom writes return addresses and locals there.
 // - Stacks are released on the thread that allocated them, so the pool needs
 //   no lock.
 //
@@ -56,7 +59,6 @@ constexpr std::size_t minimum_stack = 16 * 1024;
 constexpr std::size_t slab_bytes = 16 * 1024 * 1024;
 constexpr std::size_t pool_limit = 256;  // free stacks kept per thread and size
 constexpr std::size_t canary_words = 8;
-constexpr std::uint64_t canary_seed = 0x7e4d'5a11'c0de'f1b3;
 
 std::atomic<std::size_t> default_size{256 * 1024};
 std::atomic<std::size_t> guarded_mapped{0};
@@ -76,16 +78,12 @@ std::size_t current_guarded_limit() {
   return guarded_limit.load(std::memory_order_relaxed);
 }
 
-void write_canary(const stack_region& s) noexcept {
-  auto* words = reinterpret_cast<std::uint64_t*>(s.limit);
-  for (std::size_t i = 0; i < canary_words; ++i)
-    words[i] = canary_seed ^ reinterpret_cast<std::uintptr_t>(&words[i]);
-}
-
+// Reading an untouched page maps the kernel's shared zero page: checking
+// costs no memory.
 bool canary_intact(const stack_region& s) noexcept {
-  auto* words = reinterpret_cast<const std::uint64_t*>(s.limit);
+  auto* words = reinterpret_cast<const volatile std::uint64_t*>(s.limit);
   for (std::size_t i = 0; i < canary_words; ++i) {
-    if (words[i] != (canary_seed ^ reinterpret_cast<std::uintptr_t>(&words[i]))) return false;
+    if (words[i] != 0) return false;
   }
   return true;
 }
@@ -149,10 +147,7 @@ stack_region stack_allocator::allocate(std::size_t size) {
     if (s.kind == stack_kind::none) s = carve_compact(size);
   }
   ++in_use_;
-  if (s.kind == stack_kind::compact) {
-    ++compact_in_use_;
-    write_canary(s);
-  }
+  if (s.kind == stack_kind::compact) ++compact_in_use_;
   return s;
 }
 

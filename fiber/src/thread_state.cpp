@@ -87,7 +87,14 @@ bool thread_state::defer_release(greenlet_state* g) {
   g->weak.fetch_add(1, std::memory_order_relaxed);  // keeps the memory until processed
   deferred_.push_back(g);
   has_deferred_.store(true, std::memory_order_relaxed);
+  if (deferred_hook_ != nullptr) deferred_hook_(deferred_hook_arg_);
   return true;
+}
+
+void thread_state::set_deferred_hook(void (*hook)(void*) noexcept, void* arg) noexcept {
+  std::lock_guard lock(mutex_);
+  deferred_hook_ = hook;
+  deferred_hook_arg_ = arg;
 }
 
 void thread_state::process_deferred() noexcept {

@@ -58,6 +58,11 @@ class thread_state {
   /// frees `g` itself: a dead thread has no suspended greenlets left).
   bool defer_release(greenlet_state* g);
 
+  /// set_deferred_hook(hook, arg): defer_release calls hook(arg), under the
+  /// queue's lock, after queuing, so a thread blocked in an event loop can be
+  /// woken to collect (the hub passes its ev_async notify). Null removes it.
+  void set_deferred_hook(void (*hook)(void*) noexcept, void* arg) noexcept;
+
   /// describe() is `thread <tid>`, plus "(exited)" once it has.
   std::string describe() const;
   bool alive() const;
@@ -111,8 +116,10 @@ class thread_state {
   std::uint64_t id_limit_ = 0;
 
   mutable std::mutex mutex_;
-  std::vector<greenlet_state*> deferred_;  // guarded by mutex_
-  bool alive_ = true;                      // guarded by mutex_
+  std::vector<greenlet_state*> deferred_;            // guarded by mutex_
+  void (*deferred_hook_)(void*) noexcept = nullptr;  // guarded by mutex_
+  void* deferred_hook_arg_ = nullptr;                // guarded by mutex_
+  bool alive_ = true;                                // guarded by mutex_
 };
 
 }  // namespace tendril::detail

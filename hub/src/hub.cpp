@@ -135,6 +135,9 @@ hub::hub()
       hub_state_(greenlet_.state()),
       main_record_(this, main_greenlet_of_thread().state(), nullptr) {
   register_record(&main_record_);
+  // A handle dropped on another thread queues its greenlet's collection
+  // here; wake the loop so it is not left waiting until something else happens.
+  set_deferred_release_hook([](void* self) noexcept { static_cast<hub*>(self)->loop_.notify(); }, this);
 }
 
 void* hub::take_task_block() noexcept {
@@ -159,6 +162,7 @@ bool hub::keep_task_block(void* block) noexcept {
 }
 
 hub::~hub() {
+  set_deferred_release_hook(nullptr, nullptr);
   for (void* block : task_blocks_) ::operator delete(block);
   // A fiber still parked here (a plain greenlet the fiber layer unwinds
   // after this) may own an armed timer: keep libev's loop allocated for it.
@@ -374,6 +378,8 @@ void hub::main_loop() {
 
 void hub::poll(bool may_block) {
   bool alive = loop_.run_once(may_block && ready_.empty());
+  // Outside ev_run: collecting may unwind a greenlet, which may park.
+  process_deferred_releases();
   next_poll_ = clock::now() + poll_interval;
   poll_countdown_ = switches_per_clock_check;
   if (ready_.empty() && !alive) report_would_block_forever();

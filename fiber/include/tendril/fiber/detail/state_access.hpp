@@ -14,4 +14,14 @@ greenlet_state* current_greenlet_state();
 /// `greenlet(retain_state(s))`.
 greenlet_state* retain_state(greenlet_state* s) noexcept;
 
+/// set_deferred_release_hook(hook, arg) makes the calling thread call
+/// hook(arg) from any thread that queues the release of one of its
+/// greenlets (see greenlet's destructor); null removes it. The hook runs
+/// under a lock and must only signal (the hub's ev_async).
+void set_deferred_release_hook(void (*hook)(void*) noexcept, void* arg);
+
+/// process_deferred_releases() collects the calling thread's greenlets whose
+/// last handles other threads dropped; cheap when there are none.
+void process_deferred_releases() noexcept;
+
 }  // namespace tendril::detail

@@ -1,0 +1,3 @@
+module tendril/bench/peers/go_sched
+
+go 1.19
