@@ -132,7 +132,8 @@ void run_body(greenlet_state* self, std::any&& start_value, std::any& result,
   if (!self->locals.empty()) destroy_fiber_locals(self);
   self->status = greenlet_status::dead;
   ts.unlink_active(self);
-  greenlet_state* target = live_target(self->parent);
+  greenlet_state* target =
+      self->finish_target != nullptr && error == nullptr ? self->finish_target : live_target(self->parent);
   if (ts.trace) [[unlikely]] {
     try {
       call_trace(ts, error != nullptr, self, target);
@@ -236,6 +237,10 @@ greenlet_state* detail::retain_state(greenlet_state* s) noexcept { return detail
 
 void detail::set_deferred_release_hook(void (*hook)(void*) noexcept, void* arg) {
   detail::thread_state::get()->set_deferred_hook(hook, arg);
+}
+
+void detail::set_finish_target(greenlet_state* self, greenlet_state* target) noexcept {
+  self->finish_target = target;
 }
 
 void detail::process_deferred_releases() noexcept {

@@ -51,6 +51,9 @@ class greenlet_state {
   void* context = nullptr;  ///< saved machine context while suspended
   thread_state* const thread;
   greenlet_state* parent;  ///< strong reference; null only for a main greenlet
+  /// When set, where control goes when run returns, instead of the parent
+  /// (see set_finish_target); not a reference.
+  greenlet_state* finish_target = nullptr;
   eh_state eh;
   greenlet_status status = greenlet_status::unstarted;
   bool is_main = false;

@@ -130,14 +130,15 @@ hub& hub::create() {
 
 hub::hub()
     : tid_(::gettid()),
-      loop_([](void* self) noexcept { static_cast<hub*>(self)->drain_remote_wakes(); }, this),
+      loop_(std::make_unique<event_loop>(
+          [](void* self) noexcept { static_cast<hub*>(self)->drain_remote_wakes(); }, this)),
       greenlet_([this] { main_loop(); }, main_greenlet_of_thread(), {.name = "hub", .stack_size = 0}),
       hub_state_(greenlet_.state()),
       main_record_(this, main_greenlet_of_thread().state(), nullptr) {
   register_record(&main_record_);
   // A handle dropped on another thread queues its greenlet's collection
   // here; wake the loop so it is not left waiting until something else happens.
-  set_deferred_release_hook([](void* self) noexcept { static_cast<hub*>(self)->loop_.notify(); }, this);
+  set_deferred_release_hook([](void* self) noexcept { static_cast<hub*>(self)->loop_->notify(); }, this);
 }
 
 void* hub::take_task_block() noexcept {
@@ -165,11 +166,14 @@ hub::~hub() {
   set_deferred_release_hook(nullptr, nullptr);
   for (void* block : task_blocks_) ::operator delete(block);
   // A fiber still parked here (a plain greenlet the fiber layer unwinds
-  // after this) may own an armed timer: keep libev's loop allocated for it.
+  // after this, or a task that refused to die) may own an armed timer that
+  // its unwinding stops: leave libev's loop allocated for it (a deliberate
+  // leak, and a loud one).
   for (fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
     if (r->status != fiber_status::running) {
       std::fprintf(stderr, "tendril: thread %ld exits with fibers still parked on its hub:\n%s", tid_,
                    describe_parked().c_str());
+      (void)loop_.release();
       break;
     }
 }
@@ -198,6 +202,7 @@ fiber_record* hub::foreign_record(greenlet_state* s) {
 }
 
 void hub::forget(fiber_record* r) noexcept {
+  if (running_ == r) running_ = nullptr;
   if (r->status == fiber_status::ready) ready_.remove(r);
   r->status = fiber_status::running;
   all_.remove(r);
@@ -219,7 +224,18 @@ bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point dea
   self->parked_since = clock::now();
   ++self->park_id;
   self->status = fiber_status::parked;
-  if (why.remote) loop_.add_keep_alive();
+
+  // Undone however suspend() ends: normally, or by an exception a plain
+  // greenlet throw_in (an unwinding) raised at this park.
+  struct keep_alive_while_parked {
+    event_loop* loop;
+    keep_alive_while_parked(event_loop* l) : loop(l) {
+      if (loop != nullptr) loop->add_keep_alive();
+    }
+    ~keep_alive_while_parked() {
+      if (loop != nullptr) loop->remove_keep_alive();
+    }
+  } keep_alive(why.remote ? loop_.get() : nullptr);
 
   struct deadline_timer {
     static void fired(timer& t) noexcept {
@@ -230,14 +246,18 @@ bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point dea
     }
   };
   timer expiry(&deadline_timer::fired, self);
-  if (deadline != no_deadline) expiry.start(loop_, deadline);
+  if (deadline != no_deadline) expiry.start(*loop_, deadline);
 
-  suspend(self);  // leaves with self running again, or throws (already tidied)
+  // Leaves with self running again, or throws (already tidied). Only a
+  // plain greenlet throw_in throws here; a wake from another thread still
+  // in flight then is not waited for, so such a park must not be `remote`
+  // in a greenlet that others may unwind.
+  suspend(self);
 
   expiry.stop();
-  if (why.remote) loop_.remove_keep_alive();
-  // A wake sent from another thread names this park: stay until it is handled.
-  while (self->remote_wakes.load(std::memory_order_acquire) != 0) yield(self);
+  // A wake sent from another thread names this park: stay until it is
+  // handled (requeue, not yield: an interrupt must not cut this short).
+  while (self->remote_wakes.load(std::memory_order_acquire) != 0) requeue(self);
   raise_interrupts(self);
   if (self->wake_error) std::rethrow_exception(std::exchange(self->wake_error, nullptr));
   return !self->timed_out;
@@ -245,10 +265,15 @@ bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point dea
 
 void hub::yield(fiber_record* self) {
   raise_interrupts(self);
+  requeue(self);
+  raise_interrupts(self);
+}
+
+// requeue(self) puts `self` at the back of the ready queue and runs the others.
+void hub::requeue(fiber_record* self) {
   self->status = fiber_status::ready;
   ready_.push_back(self);
   suspend(self);
-  raise_interrupts(self);
 }
 
 bool hub::poll_due() noexcept {
@@ -322,7 +347,7 @@ void hub::wake_remote(fiber_record* r, std::uint32_t park_id, std::exception_ptr
     std::lock_guard lock(remote_mutex_);
     remote_wakes_.push_back({r, park_id, std::move(error)});
   }
-  loop_.notify();
+  loop_->notify();
 }
 
 void hub::drain_remote_wakes() noexcept {
@@ -359,6 +384,17 @@ void hub::cancel_start(fiber_record* r) noexcept {
   r->status = fiber_status::running;
 }
 
+void hub::hand_over_finished(greenlet_state* self) noexcept {
+  fiber_record* next = nullptr;
+  if (poll_due()) [[unlikely]]
+    poll_requested_ = true;
+  else
+    next = ready_.pop_front();
+  if (next != nullptr) next->status = fiber_status::running;
+  running_ = next;
+  set_finish_target(self, next != nullptr ? next->state : nullptr);
+}
+
 void hub::resume(fiber_record* next) {
   next->status = fiber_status::running;
   running_ = next;
@@ -377,7 +413,7 @@ void hub::main_loop() {
 }
 
 void hub::poll(bool may_block) {
-  bool alive = loop_.run_once(may_block && ready_.empty());
+  bool alive = loop_->run_once(may_block && ready_.empty());
   // Outside ev_run: collecting may unwind a greenlet, which may park.
   process_deferred_releases();
   next_poll_ = clock::now() + poll_interval;
@@ -390,9 +426,9 @@ hub_stats hub::stats() const noexcept {
   s.tasks = live_tasks_;
   s.ready = ready_.size();
   for (const fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
-    if (r->status == fiber_status::parked) ++s.parked;
-  s.watchers = loop_.armed_watchers();
-  s.loop_iterations = loop_.iterations();
+    if (r->status == fiber_status::parked && (r->task == nullptr || r->task->started)) ++s.parked;
+  s.watchers = loop_->armed_watchers();
+  s.loop_iterations = loop_->iterations();
   return s;
 }
 

@@ -111,10 +111,12 @@ std::vector<task_base> wait_until(const std::vector<task_state*>& tasks, std::si
 
 void killall(const std::vector<task_state*>& tasks, std::exception_ptr error, bool block,
              clock::time_point deadline) {
+  task_state* self = hub::get().current_task();
   for (task_state* t : tasks) {
     if (t == nullptr) throw tendril::error("killall given an empty task handle");
-    task_base(t->retain()).kill(error, /*block=*/false);
+    if (t == self) throw tendril::error(t->describe() + " called killall on a list that contains itself");
   }
+  for (task_state* t : tasks) task_base(t->retain()).kill(error, /*block=*/false);
   if (block) joinall_until(tasks, deadline, /*raise_error=*/false);
 }
 

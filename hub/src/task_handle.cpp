@@ -32,11 +32,18 @@ struct user_link : detail::task_listener {
 
   static void run(detail::task_listener* self, task_state* finished) noexcept {
     std::unique_ptr<user_link> link(static_cast<user_link*>(self));
-    task_base handle(finished->retain());
+    call(link->fn, finished);
+  }
+
+  // call(fn, t) runs a link: it observes the outcome; what it throws goes to
+  // the error handler, never to whoever happened to finish or link the task.
+  static void call(const task_base::link_function& fn, task_state* t) noexcept {
+    t->observed = true;
+    task_base handle(t->retain());
     try {
-      link->fn(handle);
+      fn(handle);
     } catch (...) {
-      finished->owner().report_failure(handle, std::current_exception());
+      t->owner().report_failure(handle, std::current_exception());
     }
   }
 };
@@ -94,7 +101,7 @@ bool task_base::killed() const { return checked()->outcome == task_outcome::kill
 
 std::exception_ptr task_base::exception() const {
   task_state* s = checked();
-  s->observed = true;
+  if (s->ready()) s->observed = true;  // asked too early, it has seen nothing
   return s->error;
 }
 
@@ -155,10 +162,9 @@ bool task_base::kill(std::exception_ptr error, bool block, clock::duration timeo
 
 task_base::link_id task_base::link(link_function fn) const {
   task_state* s = checked();
-  s->observed = true;
   link_id id = s->next_link_id++;
   if (s->ready()) {
-    fn(*this);
+    user_link::call(fn, s);
     return id;
   }
   auto* l = new user_link;

@@ -79,9 +79,20 @@ std::vector<task_base> wait(R&& tasks, std::size_t count = 0,
 
 /// killall(tasks, error, block, timeout) kills every task (see task_base::kill),
 /// then, with `block`, waits up to `timeout` for all of them to finish.
+/// Errors: tendril::error, before killing any, when the caller is one of the
+/// tasks (kill itself instead, last).
 template <std::ranges::input_range R>
 void killall(R&& tasks, std::exception_ptr error = nullptr, bool block = true,
              clock::duration timeout = clock::duration::max()) {
+  detail::killall(detail::borrow_tasks(tasks), error, block, deadline_after(timeout));
+}
+
+inline std::vector<task_base> wait(std::initializer_list<task_base> tasks, std::size_t count = 0,
+                                   clock::duration timeout = clock::duration::max()) {
+  return detail::wait_until(detail::borrow_tasks(tasks), count, deadline_after(timeout));
+}
+inline void killall(std::initializer_list<task_base> tasks, std::exception_ptr error = nullptr,
+                    bool block = true, clock::duration timeout = clock::duration::max()) {
   detail::killall(detail::borrow_tasks(tasks), error, block, deadline_after(timeout));
 }
 
@@ -97,6 +108,8 @@ class iwait {
   template <std::ranges::input_range R>
   explicit iwait(R&& tasks, clock::duration timeout = clock::duration::max())
       : iwait(detail::copy_tasks(tasks), deadline_after(timeout)) {}
+  explicit iwait(std::initializer_list<task_base> tasks, clock::duration timeout = clock::duration::max())
+      : iwait(std::vector<task_base>(tasks), deadline_after(timeout)) {}
   iwait(std::vector<task_base> tasks, clock::time_point deadline);
   iwait(const iwait&) = delete;
   iwait& operator=(const iwait&) = delete;

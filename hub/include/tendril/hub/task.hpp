@@ -67,7 +67,8 @@ class task_base {
   /// killed() is true once greenlet_exit ended it, or a kill came before it started.
   bool killed() const;
   /// exception() is what ended it (greenlet_exit when killed), or null if it
-  /// succeeded or is still running; counts as observing a failure.
+  /// succeeded or is still running; once it has finished, counts as
+  /// observing a failure.
   std::exception_ptr exception() const;
 
   /// join() waits until the task has finished; it does not rethrow (get() does).
@@ -96,7 +97,7 @@ class task_base {
   /// link(fn) calls fn(task) once the task has finished, on the task's
   /// thread, right after it finished (at once if it already has). fn must
   /// not block; an exception from it goes to the hub's task error handler.
-  /// A link counts as observing a failure. Returns an id for unlink().
+  /// A link that runs counts as observing a failure. Returns an id for unlink().
   link_id link(link_function fn) const;
   /// unlink(id) removes a link that has not run; false if there was none.
   bool unlink(link_id id) const;
@@ -159,6 +160,11 @@ class task : public task_base {
 
 namespace detail {
 
+/// spawnable<F, Args...>: a task can call its decayed copy of F with its
+/// decayed copies of Args, moved in (std::thread's rule).
+template <class F, class... Args>
+concept spawnable = std::invocable<std::decay_t<F>, std::decay_t<Args>...>;
+
 template <class F, class... Args>
 auto spawn_with(spawn_request&& request, F&& f, Args&&... args) {
   auto call = bound_call(std::forward<F>(f), std::forward<Args>(args)...);
@@ -184,10 +190,11 @@ auto spawn_with(spawn_request&& request, F&& f, Args&&... args) {
 /// (creating the hub on first use). Arguments are copied or moved into the
 /// task, as std::thread does. The task starts after the tasks spawned before
 /// it, once the caller parks or yields.
-/// Errors: std::bad_alloc; a stack that cannot be mapped fails the task.
+/// Errors: std::bad_alloc; tendril::error for a callable aligned beyond
+/// operator new's default; a stack that cannot be mapped fails the task.
 template <class F, class... Args>
-  requires std::invocable < std::decay_t<F>
-&, std::decay_t<Args>&... > auto spawn(F&& f, Args&&... args) {
+  requires detail::spawnable<F, Args...>
+auto spawn(F&& f, Args&&... args) {
   return detail::spawn_with({}, std::forward<F>(f), std::forward<Args>(args)...);
 }
 

@@ -14,6 +14,13 @@ greenlet_state* current_greenlet_state();
 /// `greenlet(retain_state(s))`.
 greenlet_state* retain_state(greenlet_state* s) noexcept;
 
+/// set_finish_target(self, target): when `self`'s run returns a value, control
+/// goes to `target` instead of its parent, which lets the hub hand a finished
+/// task's thread straight to the next ready fiber. `target` (null: the
+/// parent again) must be a live greenlet of the same thread that ignores the
+/// value it receives; an exception escaping run still goes to the parent.
+void set_finish_target(greenlet_state* self, greenlet_state* target) noexcept;
+
 /// set_deferred_release_hook(hook, arg) makes the calling thread call
 /// hook(arg) from any thread that queues the release of one of its
 /// greenlets (see greenlet's destructor); null removes it. The hook runs

@@ -62,11 +62,11 @@ struct task_body {
 };
 
 /// bound_call(f, args...) is a callable that calls f with args, all stored by
-/// value (decayed), like std::thread's arguments.
+/// value (decayed, a std::reference_wrapper kept as one), like std::thread's arguments.
 template <class F, class... Args>
 auto bound_call(F&& f, Args&&... args) {
-  return [fn = std::forward<F>(f),
-          tuple = std::make_tuple(std::forward<Args>(args)...)]() mutable -> decltype(auto) {
+  return [fn = std::forward<F>(f), tuple = std::tuple<std::decay_t<Args>...>(
+                                       std::forward<Args>(args)...)]() mutable -> decltype(auto) {
     return std::apply(
         [&](auto&... a) -> decltype(auto) { return std::invoke(std::move(fn), std::move(a)...); }, tuple);
   };
