@@ -1,4 +1,13 @@
 // park/unpark, sleep and yield: the public face of hub.cpp's scheduler.
+//
+// Invariants:
+// - A waker is (record, park id); the id of a park is taken when it starts,
+//   so a waker made for one park can never end a later one.
+// - A wake on the record's own thread goes straight to hub::wake; from any
+//   other thread it is queued (hub::wake_remote) and applied by the hub.
+//
+// Rejected: waking through a shared, reference-counted token per park (a
+// heap allocation per wait, and two atomics, for the rare cross-thread case).
 
 #include <tendril/hub/park.hpp>
 

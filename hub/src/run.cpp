@@ -1,4 +1,11 @@
 // tendril::run: join the main task, then every other task of the hub.
+//
+// Invariant: run returns or throws only once no task of this hub is left
+// running, except tasks that refuse to die (they catch greenlet_exit and park
+// again); those stay parked and the original exception propagates.
+//
+// Rejected: returning as soon as the main task ends (asyncio.run cancels
+// the rest; gevent users expect spawned work to finish, as joinall does).
 
 #include <tendril/hub/run.hpp>
 

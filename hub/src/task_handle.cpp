@@ -1,4 +1,15 @@
 // task_base: what a handle can do with its task (join, kill, link, observe).
+//
+// Invariants:
+// - Joining, killing and linking happen on the task's own thread (across
+//   hubs comes with the M:N runtime); handles are copied and dropped anywhere.
+// - A join registers an intrusive listener on the task (no allocation) and
+//   parks; the listener is removed however the park ends.
+// - A task killed before it started is finished here, by the killer: it never
+//   runs and never gets a stack.
+//
+// Rejected: joins that poll ready() after each wake-up of any task (gevent's
+// rawlink callbacks are the model: the finishing task tells its waiters).
 
 #include <tendril/hub/task.hpp>
 

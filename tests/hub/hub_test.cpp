@@ -5,11 +5,15 @@
 // Catch2 assertions are not thread-safe: other threads only record what they
 // see, and the test thread checks it after joining them.
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <fstream>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -40,11 +44,7 @@ using tendril::task_base;
 using tendril::waker;
 using tendril::testing::gate;
 using tendril::testing::hub_check;
-
-struct unwind_flag {
-  bool& flag;
-  ~unwind_flag() { flag = true; }
-};
+using tendril::testing::unwind_flag;
 
 // remote_event: a one-shot event that a fiber waits on and any thread sets,
 // built on park/waker with a remote wait reason (the hub keeps waiting).
@@ -363,4 +363,43 @@ TEST_CASE(
   CHECK(tendril::this_hub_stats().parked == 0);
   back.greenlet().switch_to();  // let `back` finish
   back.join();
+}
+
+// in_epoll_wait(tid) is true while thread `tid` of this process is blocked in
+// epoll_wait or epoll_pwait (from /proc: its current system call number).
+bool in_epoll_wait(long tid) {
+  std::ifstream syscall("/proc/self/task/" + std::to_string(tid) + "/syscall");
+  long number = -1;
+  syscall >> number;
+  return number == SYS_epoll_wait || number == SYS_epoll_pwait;
+}
+
+TEST_CASE("a greenlet whose last handle another thread drops is collected while the hub waits") {
+  hub_check hub;
+  waker main_waiting;
+  // Wakes the main greenlet from the dropped greenlet's unwinding: the only
+  // thing that can end the park below before its (generous) deadline.
+  struct wake_on_unwind {
+    waker& target;
+    ~wake_on_unwind() { target.wake(); }
+  };
+  tendril::greenlet dropped([&] {
+    wake_on_unwind on_unwind{main_waiting};
+    tendril::greenlet::switch_to_parent();
+  });
+  dropped.switch_to();  // it waits, suspended, for a switch that never comes
+  REQUIRE(dropped.active());
+
+  main_waiting = waker::current();
+  const long hub_thread = ::gettid();
+  std::thread dropper([&, handle = std::move(dropped)]() mutable {
+    // Drop only once the hub is asleep in the kernel, where no switch would
+    // collect the greenlet by chance: the hub's loop must be woken for it.
+    for (int i = 0; i < 10'000 && !in_epoll_wait(hub_thread); ++i) std::this_thread::sleep_for(1ms);
+    handle = tendril::greenlet();
+  });
+  bool woken = tendril::park({"the dropped greenlet's unwinding", nullptr, 0, nullptr, /*remote=*/true},
+                             tendril::deadline_after(30s));
+  dropper.join();
+  CHECK(woken);
 }

@@ -29,12 +29,8 @@ using tendril::spawn_options;
 using tendril::task_base;
 using tendril::testing::gate;
 using tendril::testing::hub_check;
+using tendril::testing::unwind_flag;
 using strings = std::vector<std::string>;
-
-struct unwind_flag {
-  bool& flag;
-  ~unwind_flag() { flag = true; }
-};
 
 }  // namespace
 

@@ -34,6 +34,12 @@
 
 namespace tendril::testing {
 
+/// unwind_flag sets a flag when destroyed: proves a fiber's stack was unwound.
+struct unwind_flag {
+  bool& flag;
+  ~unwind_flag() { flag = true; }
+};
+
 /// what_of(e) is e's what(), for std::exception and tendril's interrupts;
 /// "unknown exception" for anything else, "no exception" for null.
 inline std::string what_of(std::exception_ptr e) {
@@ -122,6 +128,17 @@ class gate {
  private:
   bool open_ = false;
   std::vector<tendril::waker> waiters_;
+};
+
+/// parked_until{g, unwound} is a task body that parks until `g` opens,
+/// setting `unwound` when its stack unwinds (normally or by a kill).
+struct parked_until {
+  gate& g;
+  bool& unwound;
+  void operator()() const {
+    unwind_flag f{unwound};
+    g.wait();
+  }
 };
 
 /// stderr_capture redirects file descriptor 2 to a temporary file until
