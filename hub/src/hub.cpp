@@ -257,7 +257,7 @@ bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point dea
   expiry.stop();
   // A wake sent from another thread names this park: stay until it is
   // handled (requeue, not yield: an interrupt must not cut this short).
-  while (self->remote_wakes.load(std::memory_order_acquire) != 0) requeue(self);
+  settle_remote_wakes(self);
   raise_interrupts(self);
   if (self->wake_error) std::rethrow_exception(std::exchange(self->wake_error, nullptr));
   return !self->timed_out;

@@ -49,6 +49,10 @@ class hub {
   bool park(fiber_record* self, const wait_reason& why, clock::time_point deadline);
   /// yield(self): see tendril::yield.
   void yield(fiber_record* self);
+  /// settle_remote_wakes(self): see detail::settle_remote_wakes.
+  void settle_remote_wakes(fiber_record* self) {
+    while (self->remote_wakes.load(std::memory_order_acquire) != 0) requeue(self);
+  }
 
   /// wake(r, park_id, error) makes `r` ready if it is still in park `park_id`.
   /// On the hub's own thread only; other threads use wake_remote.

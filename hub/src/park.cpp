@@ -56,6 +56,13 @@ bool park(const wait_reason& why, clock::time_point deadline) {
   return h.park(h.current_record(), why, deadline);
 }
 
+bool this_thread_has_hub() noexcept { return detail::hub::find() != nullptr; }
+
+void detail::settle_remote_wakes() {
+  detail::hub& h = detail::hub::get();
+  h.settle_remote_wakes(h.current_record());
+}
+
 void yield() {
   detail::hub& h = detail::hub::get();
   h.yield(h.current_record());

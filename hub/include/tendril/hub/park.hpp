@@ -79,6 +79,9 @@ class waker {
   /// describe() names the fiber, as errors do.
   std::string describe() const;
 
+  /// same_fiber(other) is true if both wake the same fiber (any of its parks).
+  bool same_fiber(const waker& other) const noexcept { return record_ == other.record_; }
+
   friend bool operator==(const waker& a, const waker& b) noexcept = default;
 
  private:
@@ -106,5 +109,19 @@ class waker {
 ///                fiber and its wait reason. Rethrows the error passed to
 ///                waker::wake_with.
 bool park(const wait_reason& why, clock::time_point deadline = no_deadline);
+
+/// this_thread_has_hub() is true once the calling thread has a hub (it never
+/// creates one). Synchronisation objects block a thread without a hub as
+/// std::mutex would, instead of giving it a hub.
+bool this_thread_has_hub() noexcept;
+
+namespace detail {
+/// settle_remote_wakes() returns once no wake sent to the calling fiber from
+/// another thread is still in flight (it runs the other fibers meanwhile).
+/// For sync objects: a fiber granted something by another thread after its
+/// park had already ended must not return (and let its waker die) before
+/// that thread's wake has been handled.
+void settle_remote_wakes();
+}  // namespace detail
 
 }  // namespace tendril
