@@ -413,6 +413,10 @@ void hub::main_loop() {
 }
 
 void hub::poll(bool may_block) {
+  if (may_block && ready_.empty() && loop_->armed_watchers() == 0 && remote_parks_are_stuck()) [[unlikely]] {
+    report_would_block_forever();
+    return;
+  }
   bool alive = loop_->run_once(may_block && ready_.empty());
   // Outside ev_run: collecting may unwind a greenlet, which may park.
   process_deferred_releases();
@@ -430,6 +434,23 @@ hub_stats hub::stats() const noexcept {
   s.watchers = loop_->armed_watchers();
   s.loop_iterations = loop_->iterations();
   return s;
+}
+
+// remote_parks_are_stuck() is true when fibers are parked here only on
+// waits that nothing outside this hub can end: local ones, and remote ones
+// whose holder (a mutex's, say) is a fiber parked here too. Then the
+// keep-alive of the remote waits must not hide a deadlock. Called only when
+// nothing is ready and no timer is armed, so its scan is not on a hot path.
+bool hub::remote_parks_are_stuck() const {
+  bool any_remote = false;
+  for (const fiber_record* r = all_.front(); r != nullptr; r = all_.next(r)) {
+    if (r->status != fiber_status::parked || !r->reason.remote) continue;
+    any_remote = true;
+    if (r->reason.held_by == nullptr) return false;
+    auto* holder = static_cast<const fiber_record*>(r->reason.held_by(r->reason));
+    if (holder == nullptr || holder->owner != this || holder->status != fiber_status::parked) return false;
+  }
+  return any_remote;
 }
 
 std::string hub::describe_parked() const {

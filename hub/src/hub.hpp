@@ -149,6 +149,7 @@ class hub {
   void poll(bool may_block);
   bool poll_due() noexcept;
   void report_would_block_forever();
+  bool remote_parks_are_stuck() const;
   void drain_remote_wakes() noexcept;
   void register_record(fiber_record* r) noexcept { all_.push_back(r); }
   fiber_record* foreign_record(greenlet_state* s);

@@ -26,6 +26,12 @@ std::string mutex::describe_wait(const wait_reason& why) {
   return self->describe();
 }
 
+const void* mutex::holder_of(const wait_reason& why) {
+  auto* self = static_cast<const mutex*>(why.object);
+  std::lock_guard guard(self->lock_);
+  return self->holder_.fiber.fiber_id();
+}
+
 bool mutex::try_lock() { return try_lock_until(clock::time_point::min()); }
 
 bool mutex::try_lock_until(clock::time_point deadline) {
@@ -48,7 +54,9 @@ bool mutex::try_lock_until(clock::time_point deadline) {
   }
   detail::waiter w;
   w.payload = &me;  // the granter makes the waiter the holder
-  const wait_reason why{"mutex", this, 0, &describe_wait, /*remote=*/true};
+  // remote: the holder may be on another thread; but a holder parked on
+  // this hub is known (holder_of), so a deadlock here is still reported.
+  const wait_reason why{"mutex", this, 0, &describe_wait, /*remote=*/true, &holder_of};
   return detail::wait_granted(lock_, waiters_, w, deadline, why, &pass_on, this);
 }
 

@@ -37,9 +37,14 @@ struct wait_reason {
   std::int64_t detail = 0;       ///< a number that helps, e.g. the fd
   /// describe(reason) formats the reason; null: `what` (and `object` if set).
   std::string (*describe)(const wait_reason& reason) = nullptr;
-  /// remote: another thread may wake it, so while it is parked the hub never
-  /// reports "would block forever".
+  /// remote: another thread may wake it, so while it is parked the hub does
+  /// not report "would block forever" (unless held_by proves it stuck).
   bool remote = false;
+  /// held_by(reason): the fiber (waker::fiber_id) that alone can end this
+  /// wait, such as a mutex's holder, or null. A remote wait whose holder is
+  /// itself parked on the same hub, in a chain that ends in such waits, can
+  /// never end: the hub reports it as would-block-forever.
+  const void* (*held_by)(const wait_reason& reason) = nullptr;
 
   /// text() is describe(*this), or the default form.
   std::string text() const;
@@ -81,6 +86,8 @@ class waker {
 
   /// same_fiber(other) is true if both wake the same fiber (any of its parks).
   bool same_fiber(const waker& other) const noexcept { return record_ == other.record_; }
+  /// fiber_id() identifies the fiber (see wait_reason::held_by); null when empty.
+  const void* fiber_id() const noexcept { return record_; }
 
   friend bool operator==(const waker& a, const waker& b) noexcept = default;
 

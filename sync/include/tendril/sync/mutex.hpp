@@ -57,6 +57,7 @@ class mutex {
   friend class recursive_mutex;
   static void pass_on(void* self, detail::waiter& w) noexcept;
   static std::string describe_wait(const wait_reason& why);
+  static const void* holder_of(const wait_reason& why);
   void hand_over_locked() noexcept;
   bool held_by(const detail::holder& h) const;
 
