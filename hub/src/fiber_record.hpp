@@ -43,7 +43,7 @@ struct fiber_record {
   task_state* const task;  ///< null for a fiber that is not a task
   fiber_status status = fiber_status::running;  ///< ready iff in the hub's ready queue
   bool timed_out = false;                       ///< the current park's deadline passed
-  bool shielded = false;                        ///< interrupts wait (see hub::shield)
+  bool shielded = false;                        ///< interrupts wait (see detail::interrupt_shield)
   std::uint32_t park_id = 0;                    ///< counts parks; a waker names one
   std::uint32_t expired_timeouts = 0;           ///< expired timeout scopes still open
   std::exception_ptr wake_error;                ///< raised by the current park (waker::wake_with)

@@ -70,21 +70,6 @@ class hub {
       raise_interrupts_slow(self);
   }
 
-  /// shield holds back the calling fiber's interrupts (kills, expired
-  /// timeouts) for its lifetime, for cleanup that must wait while an
-  /// interrupt is already propagating; they are raised at the next park after.
-  class shield {
-   public:
-    shield() : record_(hub::get().current_record()), was_(std::exchange(record_->shielded, true)) {}
-    shield(const shield&) = delete;
-    shield& operator=(const shield&) = delete;
-    ~shield() { record_->shielded = was_; }
-
-   private:
-    fiber_record* record_;
-    bool was_;
-  };
-
   /// add_task(t) registers a new task's record and queues it to start.
   void add_task(task_state* t) noexcept;
   /// start_later(t) queues a task whose spawn_later delay has passed.

@@ -63,6 +63,17 @@ void detail::settle_remote_wakes() {
   h.settle_remote_wakes(h.current_record());
 }
 
+detail::interrupt_shield::interrupt_shield() {
+  if (!this_thread_has_hub()) return;
+  detail::fiber_record* self = detail::hub::get().current_record();
+  shielded_ = &self->shielded;
+  was_ = std::exchange(self->shielded, true);
+}
+
+detail::interrupt_shield::~interrupt_shield() {
+  if (shielded_ != nullptr) *shielded_ = was_;
+}
+
 void yield() {
   detail::hub& h = detail::hub::get();
   h.yield(h.current_record());

@@ -33,7 +33,7 @@ void run_until_idle(const task_base& main) {
     // Interrupted, or would block forever: unwind what is left, then report.
     // The shield keeps the caller's own expired timeout (or kill), which may
     // be what is propagating, from cutting the cleanup short.
-    hub::shield hold_interrupts;
+    interrupt_shield hold_interrupts;
     std::vector<task_base> left = h.live_task_handles();
     for (const task_base& t : left) t.kill(nullptr, /*block=*/false);
     try {

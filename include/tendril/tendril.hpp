@@ -14,6 +14,7 @@
 #include <tendril/hub/sleep.hpp>
 #include <tendril/hub/task.hpp>
 #include <tendril/hub/timeout.hpp>
+#include <tendril/sync/condition_variable.hpp>
 #include <tendril/sync/event.hpp>
 #include <tendril/sync/mutex.hpp>
 #include <tendril/sync/semaphore.hpp>

@@ -129,6 +129,23 @@ namespace detail {
 /// park had already ended must not return (and let its waker die) before
 /// that thread's wake has been handled.
 void settle_remote_wakes();
+
+/// interrupt_shield holds back the calling fiber's interrupts (kills,
+/// expired timeouts) while it lives: they are raised at the first park
+/// after. For cleanup that must wait while an interrupt already propagates,
+/// such as a condition variable re-locking its mutex. Does nothing on a
+/// thread without a hub.
+class interrupt_shield {
+ public:
+  interrupt_shield();
+  interrupt_shield(const interrupt_shield&) = delete;
+  interrupt_shield& operator=(const interrupt_shield&) = delete;
+  ~interrupt_shield();
+
+ private:
+  bool* shielded_ = nullptr;
+  bool was_ = false;
+};
 }  // namespace detail
 
 }  // namespace tendril
