@@ -74,6 +74,8 @@ std::size_t semaphore::available() const noexcept {
   return count_;
 }
 
-std::string semaphore::describe() const { return detail::describe_object("semaphore", name_, this); }
+std::string semaphore::describe() const {
+  return detail::describe_object(limit_ == no_limit ? "semaphore" : "bounded_semaphore", name_, this);
+}
 
 }  // namespace tendril

@@ -1,6 +1,7 @@
 #pragma once
 // event: a flag fibers and threads wait for (gevent.event.Event, threading.Event).
 
+#include <chrono>
 #include <string>
 
 #include <tendril/hub/park.hpp>
@@ -35,7 +36,10 @@ class event {
   /// Thread-safety: any fiber on any hub, or any thread.
   /// Errors:        tendril::error when nothing can ever set it (would block forever).
   void wait() { wait_until(no_deadline); }
-  bool wait_for(clock::duration timeout) { return wait_until(deadline_after(timeout)); }
+  template <class Rep, class Period>
+  bool wait_for(const std::chrono::duration<Rep, Period>& timeout) {
+    return wait_until(deadline_after(std::chrono::duration_cast<clock::duration>(timeout)));
+  }
   bool wait_until(clock::time_point deadline);
 
   /// describe() is `event "name"` (or `event 0x...`).

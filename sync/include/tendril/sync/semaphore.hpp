@@ -2,6 +2,7 @@
 // semaphore and bounded_semaphore (threading.Semaphore/BoundedSemaphore,
 // gevent.lock.Semaphore/BoundedSemaphore).
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 
@@ -32,7 +33,10 @@ class semaphore {
   /// Errors:        tendril::error when nothing can ever release one.
   void acquire() { try_acquire_until(no_deadline); }
   bool try_acquire() noexcept;
-  bool try_acquire_for(clock::duration timeout) { return try_acquire_until(deadline_after(timeout)); }
+  template <class Rep, class Period>
+  bool try_acquire_for(const std::chrono::duration<Rep, Period>& timeout) {
+    return try_acquire_until(deadline_after(std::chrono::duration_cast<clock::duration>(timeout)));
+  }
   bool try_acquire_until(clock::time_point deadline);
 
   /// release(n) returns n permits, granting them to waiters in order.
