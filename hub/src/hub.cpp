@@ -448,7 +448,15 @@ bool hub::remote_parks_are_stuck() const {
     any_remote = true;
     if (r->reason.held_by == nullptr) return false;
     auto* holder = static_cast<const fiber_record*>(r->reason.held_by(r->reason));
-    if (holder == nullptr || holder->owner != this || holder->status != fiber_status::parked) return false;
+    // A grant from another thread sets the new holder and counts its wake
+    // in flight in one critical section, which held_by's read follows: a
+    // fiber that holds what it waits for, or any wake in flight, means the
+    // loop is about to hear from another thread.
+    if (holder == nullptr || holder == r || holder->owner != this || holder->status != fiber_status::parked)
+      return false;
+    if (r->remote_wakes.load(std::memory_order_acquire) != 0 ||
+        holder->remote_wakes.load(std::memory_order_acquire) != 0)
+      return false;
   }
   return any_remote;
 }
