@@ -14,7 +14,12 @@
 #include <tendril/hub/sleep.hpp>
 #include <tendril/hub/task.hpp>
 #include <tendril/hub/timeout.hpp>
+#include <tendril/sync/async_result.hpp>
+#include <tendril/sync/channel.hpp>
 #include <tendril/sync/condition_variable.hpp>
 #include <tendril/sync/event.hpp>
 #include <tendril/sync/mutex.hpp>
+#include <tendril/sync/queue.hpp>
 #include <tendril/sync/semaphore.hpp>
+#include <tendril/sync/shared_mutex.hpp>
+#include <tendril/sync/wait_group.hpp>
