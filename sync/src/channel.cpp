@@ -25,12 +25,6 @@
 
 namespace tendril::detail {
 
-/// transfer is what a waiting put or get hands the other side (waiter::payload).
-struct channel_core::transfer {
-  void* item;           ///< a put's T*, or a get's std::optional<T>*
-  bool closed = false;  ///< woken by close(), with nothing handed over
-};
-
 channel_core::~channel_core() = default;
 
 std::string channel_core::describe_get(const wait_reason& why) {
@@ -50,7 +44,7 @@ bool channel_core::put_until(void* item, clock::time_point deadline) {
     throw_put_closed();
   }
   if (waiter* getter = getters_.pop_front()) {
-    returned_.hand(item, static_cast<transfer*>(getter->payload)->item);
+    returned_.hand(item, static_cast<item_transfer*>(getter->payload)->item);
     grant(*getter);
     lock_.unlock();
     return true;
@@ -59,7 +53,7 @@ bool channel_core::put_until(void* item, clock::time_point deadline) {
     lock_.unlock();
     return false;
   }
-  transfer t{item};
+  item_transfer t{item};
   waiter w;
   w.payload = &t;
   // remote: a fiber of another hub, or a thread, may come to get it.
@@ -77,7 +71,7 @@ bool channel_core::get_until(void* slot, clock::time_point deadline) {
     return true;
   }
   if (waiter* putter = putters_.pop_front()) {
-    returned_.hand(static_cast<transfer*>(putter->payload)->item, slot);
+    returned_.hand(static_cast<item_transfer*>(putter->payload)->item, slot);
     grant(*putter);
     lock_.unlock();
     return true;
@@ -88,7 +82,7 @@ bool channel_core::get_until(void* slot, clock::time_point deadline) {
     if (closed && deadline != clock::time_point::min()) throw_get_closed();
     return false;
   }
-  transfer t{slot};
+  item_transfer t{slot};
   waiter w;
   w.payload = &t;
   const wait_reason why{"channel get", this, 0, &describe_get, /*remote=*/true};
@@ -99,27 +93,15 @@ bool channel_core::get_until(void* slot, clock::time_point deadline) {
 
 // An item handed to a get interrupted at that moment.
 void channel_core::pass_on_get(void* self, waiter& w) noexcept {
-  auto* channel = static_cast<channel_core*>(self);
-  auto* t = static_cast<transfer*>(w.payload);
-  if (t->closed) return;
-  if (waiter* next = channel->getters_.pop_front()) {
-    channel->returned_.hand_on(t->item, static_cast<transfer*>(next->payload)->item);
-    grant(*next);
-  } else {
-    channel->returned_.unpop(t->item);
-  }
+  auto* core = static_cast<channel_core*>(self);
+  give_back_locked(core->getters_, core->returned_, w);
 }
 
 void channel_core::close() noexcept {
   std::lock_guard guard(lock_);
   if (closed_) return;
   closed_ = true;
-  for (wait_list* list : {&getters_, &putters_}) {
-    while (waiter* w = list->pop_front()) {
-      static_cast<transfer*>(w->payload)->closed = true;
-      grant(*w);
-    }
-  }
+  close_waiters_locked(getters_, putters_);
 }
 
 bool channel_core::closed() const noexcept {

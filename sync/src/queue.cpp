@@ -34,11 +34,25 @@
 
 namespace tendril::detail {
 
-/// transfer is what a waiting put or get hands the granter (waiter::payload).
-struct queue_core::transfer {
-  void* item;           ///< a put's T*, or a get's std::optional<T>*
-  bool closed = false;  ///< woken by close(), with nothing granted
-};
+void give_back_locked(wait_list& getters, item_buffer& buffer, waiter& w) noexcept {
+  auto* t = static_cast<item_transfer*>(w.payload);
+  if (t->closed) return;
+  if (waiter* next = getters.pop_front()) {
+    buffer.hand_on(t->item, static_cast<item_transfer*>(next->payload)->item);
+    grant(*next);
+  } else {
+    buffer.unpop(t->item);
+  }
+}
+
+void close_waiters_locked(wait_list& getters, wait_list& putters) noexcept {
+  for (wait_list* list : {&getters, &putters}) {
+    while (waiter* w = list->pop_front()) {
+      static_cast<item_transfer*>(w->payload)->closed = true;
+      grant(*w);
+    }
+  }
+}
 
 queue_core::~queue_core() = default;
 
@@ -87,7 +101,7 @@ bool queue_core::put_until(void* item, clock::time_point deadline) {
     lock_.unlock();
     return false;
   }
-  transfer t{item};
+  item_transfer t{item};
   waiter w;
   w.payload = &t;
   // remote: a fiber of another hub, or a thread, may make room.
@@ -97,7 +111,7 @@ bool queue_core::put_until(void* item, clock::time_point deadline) {
 }
 
 // Granted: a slot is reserved for this put (or close() woke it).
-bool queue_core::finish_granted_put(void* item, const transfer& t) {
+bool queue_core::finish_granted_put(void* item, const item_transfer& t) {
   if (t.closed) throw_put_closed();
   std::unique_lock guard(lock_);
   --reserved_;
@@ -118,7 +132,7 @@ bool queue_core::finish_granted_put(void* item, const transfer& t) {
 // Moves *item to the longest waiting get, or into the buffer.
 void queue_core::deliver_locked(void* item) {
   if (waiter* getter = getters_.pop_front()) {
-    buffer_.hand(item, static_cast<transfer*>(getter->payload)->item);
+    buffer_.hand(item, static_cast<item_transfer*>(getter->payload)->item);
     grant(*getter);
   } else {
     buffer_.push(item);
@@ -138,7 +152,7 @@ void queue_core::admit_putters_locked() noexcept {
 // A slot reserved for a put interrupted at that moment.
 void queue_core::pass_on_put(void* self, waiter& w) noexcept {
   auto* queue = static_cast<queue_core*>(self);
-  if (static_cast<transfer*>(w.payload)->closed) return;
+  if (static_cast<item_transfer*>(w.payload)->closed) return;
   --queue->reserved_;
   queue->admit_putters_locked();
 }
@@ -157,7 +171,7 @@ bool queue_core::get_until(void* slot, clock::time_point deadline) {
     if (closed && deadline != clock::time_point::min()) throw_get_closed();
     return false;
   }
-  transfer t{slot};
+  item_transfer t{slot};
   waiter w;
   w.payload = &t;
   const wait_reason why{"queue get", this, 0, &describe_get, /*remote=*/true};
@@ -168,27 +182,15 @@ bool queue_core::get_until(void* slot, clock::time_point deadline) {
 
 // An item handed to a get interrupted at that moment.
 void queue_core::pass_on_get(void* self, waiter& w) noexcept {
-  auto* queue = static_cast<queue_core*>(self);
-  auto* t = static_cast<transfer*>(w.payload);
-  if (t->closed) return;
-  if (waiter* next = queue->getters_.pop_front()) {
-    queue->buffer_.hand_on(t->item, static_cast<transfer*>(next->payload)->item);
-    grant(*next);
-  } else {
-    queue->buffer_.unpop(t->item);
-  }
+  auto* core = static_cast<queue_core*>(self);
+  give_back_locked(core->getters_, core->buffer_, w);
 }
 
 void queue_core::close() noexcept {
   std::lock_guard guard(lock_);
   if (closed_) return;
   closed_ = true;
-  for (wait_list* list : {&getters_, &putters_}) {
-    while (waiter* w = list->pop_front()) {
-      static_cast<transfer*>(w->payload)->closed = true;
-      grant(*w);
-    }
-  }
+  close_waiters_locked(getters_, putters_);
 }
 
 bool queue_core::closed() const noexcept {

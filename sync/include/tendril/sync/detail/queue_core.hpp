@@ -139,6 +139,21 @@ class heap_buffer final : public typed_items<T> {
   Compare compare_;
 };
 
+/// item_transfer is what a waiting put or get hands the other side
+/// (waiter::payload) in a queue or a channel.
+struct item_transfer {
+  void* item;           ///< a put's T*, or a get's std::optional<T>*
+  bool closed = false;  ///< woken by close(), with nothing handed over
+};
+
+/// give_back_locked(getters, buffer, w): the item handed to get `w`, which
+/// was interrupted at that moment, goes to the next waiting get, or back
+/// where the next get takes it. Nothing when `w` was woken by close().
+void give_back_locked(wait_list& getters, item_buffer& buffer, waiter& w) noexcept;
+
+/// close_waiters_locked(getters, putters) wakes every waiter, marked closed.
+void close_waiters_locked(wait_list& getters, wait_list& putters) noexcept;
+
 /// queue_core is everything of a queue but its items (sync/src/queue.cpp).
 class queue_core {
  public:
@@ -172,7 +187,6 @@ class queue_core {
   std::string describe() const;
 
  private:
-  struct transfer;
   static void pass_on_get(void* self, waiter& w) noexcept;
   static void pass_on_put(void* self, waiter& w) noexcept;
   static std::string describe_get(const wait_reason& why);
@@ -181,7 +195,7 @@ class queue_core {
   bool has_room_locked() const noexcept;
   void admit_putters_locked() noexcept;
   void deliver_locked(void* item);
-  bool finish_granted_put(void* item, const transfer& t);
+  bool finish_granted_put(void* item, const item_transfer& t);
   [[noreturn]] void throw_put_closed() const;
   [[noreturn]] void throw_get_closed() const;
 
@@ -217,7 +231,6 @@ class channel_core {
   std::string describe() const;
 
  private:
-  struct transfer;
   static void pass_on_get(void* self, waiter& w) noexcept;
   static void nothing_to_pass_on(void* self, waiter& w) noexcept;
   static std::string describe_get(const wait_reason& why);
