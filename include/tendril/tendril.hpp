@@ -18,7 +18,9 @@
 #include <tendril/sync/channel.hpp>
 #include <tendril/sync/condition_variable.hpp>
 #include <tendril/sync/event.hpp>
+#include <tendril/sync/group.hpp>
 #include <tendril/sync/mutex.hpp>
+#include <tendril/sync/pool.hpp>
 #include <tendril/sync/queue.hpp>
 #include <tendril/sync/semaphore.hpp>
 #include <tendril/sync/shared_mutex.hpp>
