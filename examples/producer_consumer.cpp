@@ -12,7 +12,6 @@
 #include <iostream>
 #include <string>
 
-#include <tendril/sync/queue.hpp>
 #include <tendril/tendril.hpp>
 
 int main() {
