@@ -341,14 +341,13 @@ bool hub::wake(fiber_record* r, std::uint32_t park_id, std::exception_ptr error)
   return true;
 }
 
-void hub::wake_remote(fiber_record* r, std::uint32_t park_id, std::exception_ptr error) {
+void hub::queue_remote_wake(fiber_record* r, std::uint32_t park_id, std::exception_ptr error) {
   r->remote_wakes.fetch_add(1, std::memory_order_relaxed);
-  {
-    std::lock_guard lock(remote_mutex_);
-    remote_wakes_.push_back({r, park_id, std::move(error)});
-  }
-  loop_->notify();
+  std::lock_guard lock(remote_mutex_);
+  remote_wakes_.push_back({r, park_id, std::move(error)});
 }
+
+void hub::notify() noexcept { loop_->notify(); }
 
 void hub::drain_remote_wakes() noexcept {
   std::vector<remote_wake> batch;

@@ -57,8 +57,16 @@ class hub {
   /// wake(r, park_id, error) makes `r` ready if it is still in park `park_id`.
   /// On the hub's own thread only; other threads use wake_remote.
   bool wake(fiber_record* r, std::uint32_t park_id, std::exception_ptr error) noexcept;
-  /// wake_remote(...) queues a wake from another thread.
-  void wake_remote(fiber_record* r, std::uint32_t park_id, std::exception_ptr error);
+  /// wake_remote(...) queues a wake from another thread and rouses the loop.
+  void wake_remote(fiber_record* r, std::uint32_t park_id, std::exception_ptr error) {
+    queue_remote_wake(r, park_id, std::move(error));
+    notify();
+  }
+  /// queue_remote_wake(...) queues a wake from another thread; the loop
+  /// handles it once notify() rouses it (or at its next poll).
+  void queue_remote_wake(fiber_record* r, std::uint32_t park_id, std::exception_ptr error);
+  /// notify() rouses the loop from any thread (ev_async_send).
+  void notify() noexcept;
 
   /// interrupt(r, e) raises `e` in `r` at its park (now, if it is parked).
   void interrupt(fiber_record* r, std::exception_ptr error) noexcept;

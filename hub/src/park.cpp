@@ -49,6 +49,40 @@ bool waker::wake_with(std::exception_ptr error) const {
   return true;
 }
 
+namespace {
+// The loops this thread's deferred wakes went to, each once. More distinct
+// hubs than this under one lock is rare; the extra ones are roused at once.
+constexpr int max_deferred_hubs = 8;
+thread_local detail::hub* deferred_hubs[max_deferred_hubs];
+thread_local int deferred_hub_count = 0;
+}  // namespace
+
+thread_local constinit bool detail::deferred_wakes_pending = false;
+
+bool waker::wake_deferred() const {
+  if (record_ == nullptr) return false;
+  detail::hub* owner = record_->owner;
+  if (owner->on_own_thread()) return owner->wake(record_, park_id_, nullptr);
+  owner->queue_remote_wake(record_, park_id_, nullptr);
+  for (int i = 0; i < deferred_hub_count; ++i)
+    if (deferred_hubs[i] == owner) return true;
+  if (deferred_hub_count == max_deferred_hubs) {
+    owner->notify();
+    return true;
+  }
+  deferred_hubs[deferred_hub_count++] = owner;
+  detail::deferred_wakes_pending = true;
+  return true;
+}
+
+void detail::send_deferred_wakes() noexcept {
+  // The woken fibers stay parked until their hub has handled these wakes
+  // (their in-flight count), so their hubs are still there.
+  for (int i = 0; i < deferred_hub_count; ++i) deferred_hubs[i]->notify();
+  deferred_hub_count = 0;
+  deferred_wakes_pending = false;
+}
+
 std::string waker::describe() const { return record_ != nullptr ? record_->describe() : "no fiber"; }
 
 bool park(const wait_reason& why, clock::time_point deadline) {

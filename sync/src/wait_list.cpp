@@ -3,9 +3,12 @@
 // Invariants:
 // - A waiter is linked in at most one list, and only while its owner waits;
 //   whoever unlinks it to wake it sets `granted` under the object's lock.
-// - A granted fiber on another thread is woken (waker::wake) before the lock
-//   is released, so by the time the waiter sees `granted` the wake is either
-//   handled or counted in flight, and settle_remote_wakes() can wait it out.
+// - A granted fiber on another thread has its wake queued (and counted in
+//   flight) before the lock is released, so by the time the waiter sees
+//   `granted` the wake is either handled or counted, and
+//   settle_remote_wakes() can wait it out. The system call that rouses its
+//   hub comes after the release (spinlock::unlock), so the woken fiber does
+//   not spin on the lock while it runs.
 // - A thread without a hub blocks on its node's futex word; the granter sets
 //   the word and wakes it under the lock, so the node is still alive.
 //
@@ -86,7 +89,7 @@ void grant(waiter& w) noexcept {
   w.granted = true;
   if (!w.fiber.empty()) {
     try {
-      w.fiber.wake();
+      w.fiber.wake_deferred();  // sent when the lock is released
     } catch (...) {
       // Only a cross-thread wake allocates (its queue entry); without memory
       // the waiter would sleep forever, which is worse than stopping here.

@@ -78,6 +78,13 @@ class waker {
   /// wake_with(e) is wake(), but the fiber's park() throws `e` (null: as wake()).
   bool wake_with(std::exception_ptr error) const;
 
+  /// wake_deferred() is wake() for code that holds a spinlock. A wake to
+  /// another thread is queued at once, but the system call that rouses that
+  /// thread's loop is left for detail::send_deferred_wakes(), to be called
+  /// once the lock is released: otherwise the woken fiber could spin on the
+  /// lock for as long as the system call takes.
+  bool wake_deferred() const;
+
   /// empty() is true for a waker that wakes nothing.
   bool empty() const noexcept { return record_ == nullptr; }
 
@@ -123,6 +130,14 @@ bool park(const wait_reason& why, clock::time_point deadline = no_deadline);
 bool this_thread_has_hub() noexcept;
 
 namespace detail {
+/// deferred_wakes_pending is true on a thread that has queued wakes with
+/// waker::wake_deferred() and not yet sent them.
+extern thread_local constinit bool deferred_wakes_pending;
+
+/// send_deferred_wakes() rouses the loops that this thread's deferred wakes
+/// went to. Thread-safety: the calling thread's wakes only.
+void send_deferred_wakes() noexcept;
+
 /// settle_remote_wakes() returns once no wake sent to the calling fiber from
 /// another thread is still in flight (it runs the other fibers meanwhile).
 /// For sync objects: a fiber granted something by another thread after its

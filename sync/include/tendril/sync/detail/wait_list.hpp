@@ -12,17 +12,29 @@
 namespace tendril::detail {
 
 /// spinlock guards one object's state for a few dozen instructions; nothing
-/// parks or blocks while holding it.
+/// parks or blocks while holding it. Wakes granted under it to fibers on
+/// other threads are sent when it is released (waker::wake_deferred).
 class spinlock {
  public:
   void lock() noexcept {
     while (locked_.exchange(true, std::memory_order_acquire)) {
-      while (locked_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+      // The holder may have been preempted: after a short spin, let it run.
+      for (int spins = 0; locked_.load(std::memory_order_relaxed); ++spins) {
+        if (spins < max_spins)
+          __builtin_ia32_pause();
+        else
+          std::this_thread::yield();
+      }
     }
   }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+  void unlock() noexcept {
+    locked_.store(false, std::memory_order_release);
+    if (deferred_wakes_pending) [[unlikely]]
+      send_deferred_wakes();
+  }
 
  private:
+  static constexpr int max_spins = 100;
   std::atomic<bool> locked_{false};
 };
 
