@@ -24,39 +24,12 @@ built for.
 """
 
 import os
-import statistics
 import time
 
 import gevent
 from gevent.event import Event
 
-BATCHES = 1000
-
-
-def iterations(default_n):
-    """default_n, scaled by TENDRIL_BENCH_SCALE like the C++ programs."""
-    scale = float(os.environ.get("TENDRIL_BENCH_SCALE", "1"))
-    return max(1, int(default_n * scale))
-
-
-def measure(ops, batch, batches=BATCHES):
-    """Calls batch(n) `batches` times with n = ops / batches; returns (median ns per op, ops, cpu share)."""
-    per_batch = max(1, ops // batches)
-    ns = []
-    cpu_start, wall_start = time.thread_time(), time.perf_counter()
-    for _ in range(batches):
-        start = time.perf_counter()
-        batch(per_batch)
-        ns.append((time.perf_counter() - start) * 1e9 / per_batch)
-    share = (time.thread_time() - cpu_start) / (time.perf_counter() - wall_start)
-    return statistics.median(ns), per_batch * batches, min(1.0, share)
-
-
-def report(bench, sample, unit, split=1):
-    """Prints a result line; split=2 counts each measured round trip as two yields."""
-    value, ops, share = sample
-    print(f"result bench={bench} impl=gevent value={value / split:.3f} unit={unit} n={ops * split} "
-          f"cpu={share:.2f}", flush=True)
+from gevent_measure import iterations, measure, report
 
 
 def time_yield(round_trips):

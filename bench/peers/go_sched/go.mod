@@ -1,3 +1,0 @@
-module tendril/bench/peers/go_sched
-
-go 1.19
