@@ -50,7 +50,6 @@ struct fiber_record {
   std::exception_ptr interrupt;                 ///< a kill, raised once at the next park
   tendril::timeout* timeouts = nullptr;         ///< innermost open timeout scope
   wait_reason reason;
-  clock::time_point parked_since{};
   /// Wakes sent by other threads and not yet handled by the hub: a park does
   /// not return while any is in flight, so the waker stays valid.
   std::atomic<std::uint32_t> remote_wakes{0};

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include <tendril/fiber/detail/state_access.hpp>
@@ -221,7 +222,6 @@ bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point dea
   self->reason = why;
   self->timed_out = false;
   self->wake_error = nullptr;
-  self->parked_since = clock::now();
   ++self->park_id;
   self->status = fiber_status::parked;
 
@@ -245,8 +245,9 @@ bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point dea
       r->owner->make_ready(r);
     }
   };
-  timer expiry(&deadline_timer::fired, self);
-  if (deadline != no_deadline) expiry.start(*loop_, deadline);
+  // Most parks have no deadline: only those build a timer.
+  std::optional<timer> expiry;
+  if (deadline != no_deadline) expiry.emplace(&deadline_timer::fired, self).start(*loop_, deadline);
 
   // Leaves with self running again, or throws (already tidied). Only a
   // plain greenlet throw_in throws here; a wake from another thread still
@@ -254,7 +255,7 @@ bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point dea
   // in a greenlet that others may unwind.
   suspend(self);
 
-  expiry.stop();
+  if (expiry) expiry->stop();
   // A wake sent from another thread names this park: stay until it is
   // handled (requeue, not yield: an interrupt must not cut this short).
   settle_remote_wakes(self);
