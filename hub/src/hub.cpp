@@ -37,6 +37,7 @@
 #include <cstdio>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include <tendril/fiber/detail/state_access.hpp>
 #include <tendril/fiber/detail/switch_seam.hpp>
@@ -164,6 +165,9 @@ bool hub::keep_task_block(void* block) noexcept {
 }
 
 hub::~hub() {
+  // Another thread may still be about to notify this loop of a wake it
+  // queued, even though the wake was handled (another notify drained it).
+  while (unnotified_wakes_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   set_deferred_release_hook(nullptr, nullptr);
   for (void* block : task_blocks_) ::operator delete(block);
   // A fiber still parked here (a plain greenlet the fiber layer unwinds
@@ -343,12 +347,16 @@ bool hub::wake(fiber_record* r, std::uint32_t park_id, std::exception_ptr error)
 }
 
 void hub::queue_remote_wake(fiber_record* r, std::uint32_t park_id, std::exception_ptr error) {
+  unnotified_wakes_.fetch_add(1, std::memory_order_relaxed);
   r->remote_wakes.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(remote_mutex_);
   remote_wakes_.push_back({r, park_id, std::move(error)});
 }
 
-void hub::notify() noexcept { loop_->notify(); }
+void hub::notify(int wakes) noexcept {
+  loop_->notify();
+  unnotified_wakes_.fetch_sub(wakes, std::memory_order_release);
+}
 
 void hub::drain_remote_wakes() noexcept {
   std::vector<remote_wake> batch;

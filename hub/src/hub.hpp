@@ -3,6 +3,7 @@
 // every task spawned on the thread, and the scheduler of everything that
 // parks there. See hub.cpp for the invariants, hub/README.md for the picture.
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -60,13 +61,16 @@ class hub {
   /// wake_remote(...) queues a wake from another thread and rouses the loop.
   void wake_remote(fiber_record* r, std::uint32_t park_id, std::exception_ptr error) {
     queue_remote_wake(r, park_id, std::move(error));
-    notify();
+    notify(1);
   }
   /// queue_remote_wake(...) queues a wake from another thread; the loop
-  /// handles it once notify() rouses it (or at its next poll).
+  /// handles it once notify() rouses it (or when another wake's notify does).
+  /// Each queued wake owes one count to notify(): until it is paid, the hub
+  /// is not destroyed, even if the wake was handled and its thread is exiting.
   void queue_remote_wake(fiber_record* r, std::uint32_t park_id, std::exception_ptr error);
-  /// notify() rouses the loop from any thread (ev_async_send).
-  void notify() noexcept;
+  /// notify(wakes) rouses the loop from any thread (ev_async_send) for
+  /// `wakes` wakes this thread queued; the hub may be gone once it returns.
+  void notify(int wakes) noexcept;
 
   /// interrupt(r, e) raises `e` in `r` at its park (now, if it is parked).
   void interrupt(fiber_record* r, std::exception_ptr error) noexcept;
@@ -170,6 +174,7 @@ class hub {
   };
   std::mutex remote_mutex_;
   std::vector<remote_wake> remote_wakes_;  // guarded by remote_mutex_
+  std::atomic<int> unnotified_wakes_{0};   // queued wakes whose notify() has not returned
 };
 
 }  // namespace tendril::detail

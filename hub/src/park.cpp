@@ -50,11 +50,16 @@ bool waker::wake_with(std::exception_ptr error) const {
 }
 
 namespace {
-// The loops this thread's deferred wakes went to, each once. More distinct
-// hubs than this under one lock is rare; the extra ones are roused at once.
+// The loops this thread's deferred wakes went to, each once, with how many
+// wakes each was sent. More distinct hubs than this under one lock is rare;
+// the extra ones are roused at once.
+struct deferred_notify {
+  detail::hub* hub;
+  int wakes;
+};
 constexpr int max_deferred_hubs = 8;
-thread_local detail::hub* deferred_hubs[max_deferred_hubs];
-thread_local int deferred_hub_count = 0;
+thread_local deferred_notify deferred[max_deferred_hubs];
+thread_local int deferred_count = 0;
 }  // namespace
 
 thread_local constinit bool detail::deferred_wakes_pending = false;
@@ -64,22 +69,24 @@ bool waker::wake_deferred() const {
   detail::hub* owner = record_->owner;
   if (owner->on_own_thread()) return owner->wake(record_, park_id_, nullptr);
   owner->queue_remote_wake(record_, park_id_, nullptr);
-  for (int i = 0; i < deferred_hub_count; ++i)
-    if (deferred_hubs[i] == owner) return true;
-  if (deferred_hub_count == max_deferred_hubs) {
-    owner->notify();
+  for (int i = 0; i < deferred_count; ++i)
+    if (deferred[i].hub == owner) {
+      ++deferred[i].wakes;
+      return true;
+    }
+  if (deferred_count == max_deferred_hubs) {
+    owner->notify(1);
     return true;
   }
-  deferred_hubs[deferred_hub_count++] = owner;
+  deferred[deferred_count++] = {owner, 1};
   detail::deferred_wakes_pending = true;
   return true;
 }
 
 void detail::send_deferred_wakes() noexcept {
-  // The woken fibers stay parked until their hub has handled these wakes
-  // (their in-flight count), so their hubs are still there.
-  for (int i = 0; i < deferred_hub_count; ++i) deferred_hubs[i]->notify();
-  deferred_hub_count = 0;
+  // Each hub stays alive until its wakes are counted notified (hub::notify).
+  for (int i = 0; i < deferred_count; ++i) deferred[i].hub->notify(deferred[i].wakes);
+  deferred_count = 0;
   deferred_wakes_pending = false;
 }
 
