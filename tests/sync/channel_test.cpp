@@ -53,7 +53,7 @@ TEST_CASE("put waits until a get takes the item (test__queue.py: TestChannel.tes
     ch.put("hi");
     sent = true;
   });
-  tendril::sleep(1ms);
+  tendril::yield();  // the sender runs and parks in put
   CHECK_FALSE(sent);
   auto receiver = spawn([&] {
     tendril::timeout limit(10s);
@@ -214,16 +214,11 @@ TEST_CASE(
 TEST_CASE("get_for and put_for succeed when the other side comes in time") {
   hub_check hub;
   channel<int> ch;
-  auto putter = spawn([&] {
-    tendril::sleep(10ms);
-    return ch.put_for(1, 10s);
-  });
+  // Each task starts once the caller parks, so the other side always waits first.
+  auto putter = spawn([&] { return ch.put_for(1, 10s); });
   CHECK(ch.get_for(10s) == 1);
   CHECK(putter.get());
-  auto getter = spawn([&] {
-    tendril::sleep(10ms);
-    return ch.get_for(10s);
-  });
+  auto getter = spawn([&] { return ch.get_for(10s); });
   CHECK(ch.put_for(2, 10s));
   CHECK(getter.get() == 2);
 }

@@ -363,10 +363,7 @@ TEMPLATE_TEST_CASE(
 TEST_CASE("get_for returns the item when one is put before the timeout passes") {
   hub_check hub;
   queue<int> q;
-  auto putter = spawn([&] {
-    tendril::sleep(10ms);
-    q.put(8);
-  });
+  auto putter = spawn([&] { q.put(8); });  // starts once get_for has parked
   CHECK(q.get_for(10s) == 8);
   putter.join();
 }
@@ -375,10 +372,7 @@ TEST_CASE("put_for returns true when a get makes room before the timeout passes"
   hub_check hub;
   queue<int> q(1);
   q.put(1);
-  auto getter = spawn([&] {
-    tendril::sleep(10ms);
-    return q.get();
-  });
+  auto getter = spawn([&] { return q.get(); });  // starts once put_for has parked
   CHECK(q.put_for(2, 10s));
   CHECK(getter.get() == 1);
   CHECK(q.get() == 2);
@@ -454,9 +448,8 @@ TEST_CASE(
     }
   });
   auto waiting = spawn([&] { return q.get_for(10s).value_or("nothing"); });
-  tendril::sleep(1ms);
+  CHECK(dying.get() == "timed out");  // its scope expired while it waited: it leaves the queue
   q.put("hi");
-  CHECK(dying.get() == "timed out");
   CHECK(waiting.get() == "hi");
 }
 
@@ -474,10 +467,9 @@ TEST_CASE(
   };
   auto e1 = spawn(receive);
   auto e2 = spawn(receive);
-  tendril::sleep(1ms);
-  q.put("sent");
   CHECK(e1.get() == "timed out");
   CHECK(e2.get() == "timed out");
+  q.put("sent");  // no get is left waiting for it
   CHECK(q.get() == "sent");
 }
 
