@@ -17,10 +17,12 @@
 // is the time of the last poll; a fiber that computed for a while and then
 // slept would wake early by that long.
 
-#include "event_loop.hpp"
+#include <tendril/hub/detail/event_loop.hpp>
 
 #include <ev.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -29,6 +31,10 @@ namespace tendril::detail {
 
 static_assert(sizeof(ev_timer) <= 64 && alignof(ev_timer) <= 8, "grow timer::watcher_size");
 static_assert(sizeof(ev_async) <= 64 && alignof(ev_async) <= 8, "grow event_loop::async_");
+static_assert(sizeof(ev_io) <= 64 && alignof(ev_io) <= 8, "grow io_watcher::watcher_size");
+static_assert(sizeof(ev_signal) <= 64 && alignof(ev_signal) <= 8, "grow signal_watcher::watcher_size");
+static_assert(NSIG <= 65, "grow event_loop::signal_watchers_");
+static_assert(int{fd_readable} == int{EV_READ} && int{fd_writable} == int{EV_WRITE});
 
 namespace {
 
@@ -38,6 +44,14 @@ ev_timer* as_timer(unsigned char* storage) noexcept {
 ev_async* as_async(unsigned char* storage) noexcept {
   return std::launder(reinterpret_cast<ev_async*>(storage));
 }
+ev_io* as_io(unsigned char* storage) noexcept { return std::launder(reinterpret_cast<ev_io*>(storage)); }
+ev_signal* as_signal(unsigned char* storage) noexcept {
+  return std::launder(reinterpret_cast<ev_signal*>(storage));
+}
+
+// The loop that watches each signal, process-wide: libev allows one per
+// signal, and says so only with an assertion.
+std::atomic<event_loop*> signal_owners[NSIG];
 
 // seconds_until(deadline) is the libev "after" value for a deadline.
 double seconds_until(clock::time_point deadline) noexcept {
@@ -73,6 +87,66 @@ void timer::stop() noexcept {
   if (loop_ == nullptr) return;
   ev_timer_stop(loop_->loop_, as_timer(watcher_));
   --loop_->armed_;
+  loop_ = nullptr;
+}
+
+io_watcher::io_watcher(callback cb, void* context) noexcept : callback_(cb), context_(context) {
+  ev_io* w = ::new (watcher_) ev_io;
+  ev_init(w, [](struct ::ev_loop*, ev_io* fired, int revents) noexcept {
+    auto* self = static_cast<io_watcher*>(fired->data);
+    self->callback_(*self, revents & (EV_READ | EV_WRITE));
+  });
+  w->data = this;
+}
+
+void io_watcher::start(event_loop& loop, int fd, int events) noexcept {
+  if (loop_ == &loop && fd_ == fd && events_ == events) return;
+  stop();
+  ev_io* w = as_io(watcher_);
+  ev_io_set(w, fd, events);
+  ev_io_start(loop.loop_, w);
+  loop_ = &loop;
+  fd_ = fd;
+  events_ = events;
+  ++loop.armed_;
+}
+
+void io_watcher::stop() noexcept {
+  if (loop_ == nullptr) return;
+  ev_io_stop(loop_->loop_, as_io(watcher_));
+  --loop_->armed_;
+  loop_ = nullptr;
+}
+
+signal_watcher::signal_watcher(callback cb, void* context) noexcept : callback_(cb), context_(context) {
+  ev_signal* w = ::new (watcher_) ev_signal;
+  ev_init(w, [](struct ::ev_loop*, ev_signal* fired, int) noexcept {
+    auto* self = static_cast<signal_watcher*>(fired->data);
+    self->callback_(*self);
+  });
+  w->data = this;
+}
+
+bool signal_watcher::start(event_loop& loop, int signo) noexcept {
+  stop();
+  if (signo <= 0 || signo >= NSIG) return false;
+  event_loop* expected = nullptr;
+  if (!signal_owners[signo].compare_exchange_strong(expected, &loop) && expected != &loop) return false;
+  ev_signal* w = as_signal(watcher_);
+  ev_signal_set(w, signo);
+  ev_signal_start(loop.loop_, w);
+  loop_ = &loop;
+  signo_ = signo;
+  ++loop.armed_;
+  ++loop.signal_watchers_[signo];
+  return true;
+}
+
+void signal_watcher::stop() noexcept {
+  if (loop_ == nullptr) return;
+  ev_signal_stop(loop_->loop_, as_signal(watcher_));
+  --loop_->armed_;
+  if (--loop_->signal_watchers_[signo_] == 0) signal_owners[signo_].store(nullptr);
   loop_ = nullptr;
 }
 

@@ -164,7 +164,32 @@ bool hub::keep_task_block(void* block) noexcept {
   return true;
 }
 
+hub_service* hub::find_service(const void* key) const noexcept {
+  for (const service_slot& slot : services_)
+    if (slot.key == key) return slot.service.get();
+  return nullptr;
+}
+
+hub_service& hub::add_service(const void* key, std::unique_ptr<hub_service> service) {
+  services_.push_back({key, std::move(service)});
+  return *services_.back().service;
+}
+
+hub_service* find_hub_service(const void* key) noexcept {
+  hub* h = hub::find();
+  return h != nullptr ? h->find_service(key) : nullptr;
+}
+
+hub_service& add_hub_service(const void* key, std::unique_ptr<hub_service> service) {
+  return hub::get().add_service(key, std::move(service));
+}
+
+event_loop& this_thread_loop() { return hub::get().loop(); }
+
 hub::~hub() {
+  // Services go first, newest first, while the loop they watch still exists;
+  // shut_down() has unwound the tasks that used them.
+  while (!services_.empty()) services_.pop_back();
   // Another thread may still be about to notify this loop of a wake it
   // queued, even though the wake was handled (another notify drained it).
   while (unnotified_wakes_.load(std::memory_order_acquire) != 0) std::this_thread::yield();

@@ -15,7 +15,7 @@
 #include <tendril/hub/hub.hpp>
 #include <tendril/hub/task.hpp>
 
-#include "event_loop.hpp"
+#include <tendril/hub/detail/event_loop.hpp>
 #include "fiber_record.hpp"
 
 namespace tendril::detail {
@@ -124,6 +124,10 @@ class hub {
   void* take_task_block() noexcept;
   bool keep_task_block(void* block) noexcept;
 
+  /// find_service / add_service: see detail::find_hub_service.
+  hub_service* find_service(const void* key) const noexcept;
+  hub_service& add_service(const void* key, std::unique_ptr<hub_service> service);
+
   /// stats() is this hub's statistics.
   hub_stats stats() const noexcept;
   /// describe_parked() lists every parked fiber and its wait reason, one per line.
@@ -166,6 +170,11 @@ class hub {
   clock::time_point next_poll_{};
   task_error_handler error_handler_;
   std::vector<void*> task_blocks_;
+  struct service_slot {
+    const void* key;
+    std::unique_ptr<hub_service> service;
+  };
+  std::vector<service_slot> services_;  ///< few: a linear search is the fastest map
 
   struct remote_wake {
     fiber_record* record;

@@ -16,7 +16,7 @@
 #include <tendril/fiber/greenlet.hpp>
 #include <tendril/hub/task.hpp>
 
-#include "event_loop.hpp"
+#include <tendril/hub/detail/event_loop.hpp>
 #include "fiber_record.hpp"
 
 namespace tendril::detail {

@@ -62,7 +62,7 @@ class timeout {
   timeout* outer_;                // the enclosing scope of that fiber, or null
   bool armed_ = false;
   bool expired_ = false;
-  // The hub's timer (hub/src/event_loop.hpp), stored here so a scope costs
+  // The hub's timer (<tendril/hub/detail/event_loop.hpp>), stored here so a scope costs
   // no allocation; its size is checked where the type is complete.
   alignas(8) unsigned char timer_[96];
 };
