@@ -12,4 +12,6 @@ write_basic_package_version_file(
   ${PROJECT_BINARY_DIR}/tendrilConfigVersion.cmake COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/tendrilConfig.cmake ${PROJECT_BINARY_DIR}/tendrilConfigVersion.cmake
               ${PROJECT_SOURCE_DIR}/cmake/Findlibev.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/Findcares.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/Findhttp_parser.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tendril)

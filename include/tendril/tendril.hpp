@@ -14,6 +14,16 @@
 #include <tendril/hub/sleep.hpp>
 #include <tendril/hub/task.hpp>
 #include <tendril/hub/timeout.hpp>
+#include <tendril/io/dns.hpp>
+#include <tendril/io/endpoint.hpp>
+#include <tendril/io/file.hpp>
+#include <tendril/io/http.hpp>
+#include <tendril/io/http_server.hpp>
+#include <tendril/io/signal.hpp>
+#include <tendril/io/socket.hpp>
+#include <tendril/io/stream_server.hpp>
+#include <tendril/io/thread_pool.hpp>
+#include <tendril/io/wait.hpp>
 #include <tendril/sync/async_result.hpp>
 #include <tendril/sync/channel.hpp>
 #include <tendril/sync/condition_variable.hpp>

@@ -1,9 +1,11 @@
 # cmake -DSOURCE_DIR=<repo> -DLIST_FILE=<file setting listed_headers> -P check_public_headers.cmake
 # fails if a public header (<module>/include/tendril/**.hpp) is missing from
 # tests/style/CMakeLists.txt or listed but gone, or if a public header
-# includes anything but the standard library (<name>, no extension) and
-# tendril's own headers (<tendril/...>): STYLE.md keeps <ev.h>, <ares.h>,
-# <curl/curl.h> and Boost out of everything installed.
+# includes anything but the standard library (<name>, no extension), the
+# POSIX socket and signal headers io's types need (<sys/socket.h>,
+# <netinet/in.h>, <signal.h>) and tendril's own headers (<tendril/...>):
+# STYLE.md keeps <ev.h>, <ares.h>, <curl/curl.h> and Boost out of
+# everything installed.
 
 cmake_minimum_required(VERSION 3.25)
 
@@ -37,8 +39,9 @@ foreach(header IN LISTS found_headers)
   foreach(line IN LISTS includes)
     if(line MATCHES "#[ \t]*include[ \t]*<([^>]+)>")
       set(target ${CMAKE_MATCH_1})
-      if(NOT target MATCHES "^tendril/" AND NOT target MATCHES "^[a-z_0-9]+$")
-        string(APPEND problems "\n  ${header} includes <${target}>: not standard C++ nor tendril")
+      if(NOT target MATCHES "^tendril/" AND NOT target MATCHES "^[a-z_0-9]+$"
+         AND NOT target MATCHES "^(sys/socket|sys/types|netinet/in|signal)\\.h$")
+        string(APPEND problems "\n  ${header} includes <${target}>: not standard C++, POSIX sockets nor tendril")
       endif()
     else()
       string(APPEND problems "\n  ${header}: '${line}': public headers include with <...>")

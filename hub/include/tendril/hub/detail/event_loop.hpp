@@ -95,9 +95,11 @@ class signal_watcher {
   signal_watcher& operator=(const signal_watcher&) = delete;
   ~signal_watcher() { stop(); }
 
-  /// start(loop, signo) installs libev's handler for `signo` (the previous
-  /// disposition is restored by stop() once no loop watches it). False:
-  /// another loop (another thread's hub) watches `signo`.
+  /// start(loop, signo) installs libev's handler for `signo`. False:
+  /// another loop (another thread's hub) watches `signo`. libev does not
+  /// keep the previous disposition: once no watcher is left, `signo` is
+  /// SIG_DFL; a caller that needs the old handler back saves and restores
+  /// it (io/src/signal.cpp does).
   bool start(event_loop& loop, int signo) noexcept;
   void stop() noexcept;
   bool armed() const noexcept { return loop_ != nullptr; }
@@ -174,14 +176,22 @@ class hub_service {
 hub_service* find_hub_service(const void* key) noexcept;
 hub_service& add_hub_service(const void* key, std::unique_ptr<hub_service> service);
 
+/// hub_service_key<T> identifies T's service on every hub.
+template <class T>
+inline constexpr char hub_service_key = 0;
+
 /// this_hub_service<T>() is the calling thread's T, made on first use with
-/// T's default constructor. T derives from hub_service.
+/// T's default constructor; find_hub_service_of<T>() is it or null, never
+/// making one. T derives from hub_service.
 template <class T>
 T& this_hub_service() {
-  static constexpr char key = 0;
-  if (hub_service* s = find_hub_service(&key)) [[likely]]
+  if (hub_service* s = find_hub_service(&hub_service_key<T>)) [[likely]]
     return static_cast<T&>(*s);
-  return static_cast<T&>(add_hub_service(&key, std::make_unique<T>()));
+  return static_cast<T&>(add_hub_service(&hub_service_key<T>, std::make_unique<T>()));
+}
+template <class T>
+T* find_hub_service_of() noexcept {
+  return static_cast<T*>(find_hub_service(&hub_service_key<T>));
 }
 
 }  // namespace tendril::detail

@@ -1,0 +1,62 @@
+// http_hello: the smallest tendril HTTP server, and the one the benchmarks
+// load (bench/http_server_bench).
+//
+//   http_hello             starts on a free port, asks itself for / and
+//                          /missing over a raw socket, prints the answers, stops
+//   http_hello PORT        serves "Hello, world!" on 127.0.0.1:PORT until
+//                          SIGINT or SIGTERM, then stops gracefully
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include <tendril/tendril.hpp>
+
+namespace {
+
+tendril::http::server_response hello(const tendril::http::server_request& request) {
+  if (request.path() != "/") return {.status = 404, .headers = {}, .body = "not found\n"};
+  return {.status = 200, .headers = {{"Content-Type", "text/plain"}}, .body = "Hello, world!\n"};
+}
+
+// ask(where, path) sends one HTTP/1.0 request and returns the whole answer.
+std::string ask(const tendril::endpoint& where, const std::string& path) {
+  tendril::socket s = tendril::socket::tcp();
+  s.connect(where, tendril::deadline_after(std::chrono::seconds(5)));
+  s.write_all("GET " + path + " HTTP/1.0\r\n\r\n");
+  std::string answer;
+  char buffer[512];
+  while (std::size_t n = s.read_some(buffer, sizeof buffer, tendril::deadline_after(std::chrono::seconds(5))))
+    answer.append(buffer, n);
+  return answer;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1) {
+    auto port = static_cast<std::uint16_t>(std::atoi(argv[1]));
+    tendril::run([port] {
+      tendril::http::server site(tendril::endpoint::loopback(port), hello);
+      site.start();
+      std::cout << "http_hello: serving " << site.url() << std::endl;
+      tendril::wait_signal({SIGINT, SIGTERM});
+      site.stop(std::chrono::seconds(2));
+      std::cout << "http_hello: served " << site.requests() << " requests" << std::endl;
+    });
+    return 0;
+  }
+  tendril::run([] {
+    tendril::http::server site(tendril::endpoint::loopback(0), hello);
+    site.start();
+    for (const char* path : {"/", "/missing"}) {
+      std::string answer = ask(site.local_endpoint(), path);
+      std::cout << "GET " << path << " ->\n"
+                << answer.substr(0, answer.find('\r')) << '\n'
+                << answer.substr(answer.find("\r\n\r\n") + 4);
+    }
+    site.stop();
+    std::cout << "served " << site.requests() << " requests\n";
+  });
+}
