@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""bench/io_load.py: runs one side of an io benchmark against the other, each pinned to its own CPU.
+
+    io_load.py serve --bench http_hello --impl tendril -- SERVER_ARGV... {port}
+    io_load.py nginx --impl tendril -- CLIENT_ARGV... {url}
+    io_load.py dnsmasq --impl tendril -- CLIENT_ARGV... {server}
+
+bench/run starts it pinned to two CPUs (taskset -c 0,1); it puts the server
+on the first and the load on the second:
+
+serve    starts SERVER_ARGV ("{port}" replaced by a free port on 127.0.0.1)
+         on the first CPU, waits until it accepts connections, loads it with
+         `wrk -t1 -c100` (keep-alive) on the second CPU for a 1 s warm-up and
+         then for the measured run (3 s, times TENDRIL_BENCH_SCALE), reads
+         the server's CPU time (utime + stime in /proc/PID/stat) before and
+         after the measured run, stops it with SIGTERM, and prints
+             result bench=BENCH impl=IMPL value=<requests per server CPU-second> unit=req/cpu-s
+             result bench=BENCH_rps impl=IMPL value=<requests per second> unit=req/s
+         with cpu= the server's CPU time / wall time (below 1 when wrk, not
+         the server, was the bottleneck).
+nginx    starts nginx-light (one worker) on the first CPU serving a 2048-byte
+         file at /page, runs CLIENT_ARGV ("{url}" replaced by its URL) on the
+         second CPU, passes the client's result lines through, and prints
+         `result bench=http_get_connects impl=IMPL`: the TCP connections
+         opened while the client ran (ActiveOpens in /proc/net/snmp,
+         system-wide), a check on connection reuse: 1100 at best for the
+         warm-ups and cases of 100 and 1000.
+dnsmasq  starts dnsmasq on the first CPU serving the names h0.bench.test ..
+         h999.bench.test (A records 10.0.X.Y), runs CLIENT_ARGV ("{server}"
+         replaced by "127.0.0.1:PORT") on the second CPU, passes its result
+         lines through, and prints `result bench=dns_udp_drops impl=IMPL`:
+         the datagrams the kernel dropped for a full receive buffer
+         (RcvbufErrors in /proc/net/snmp) while the client ran: a dropped
+         query or answer costs its lookup c-ares's retry timeout (5 s), so
+         any drop spoils the run. net.core.rmem_default is raised to 8 MiB
+         while dnsmasq and the client run (root only; restored after), so
+         that 1000 queries, and their 1000 answers, in flight fit in the
+         receive buffers of dnsmasq's socket and of the resolver's; see
+         bench/README.md.
+
+The clients measure themselves (wall time and their process's CPU time
+around the timed GETs or lookups). Exits non-zero when a side fails to
+start, wrk reports errors, or the client fails.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+READY_TIMEOUT = 20.0  # seconds a server has to start answering
+PAGE_BYTES = 2048
+DNS_NAMES = 1000
+DNS_RCVBUF = 8 << 20  # net.core.rmem_default while dnsmasq makes its sockets
+RMEM_DEFAULT = Path("/proc/sys/net/core/rmem_default")
+
+
+def log(message):
+    print(f"io_load: {message}", file=sys.stderr, flush=True)
+
+
+def fail(message):
+    sys.exit(f"io_load: {message}")
+
+
+def cpus():
+    """(server CPU, load CPU): the first two CPUs this process may run on."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        fail(f"needs two CPUs, got {allowed} (bench/run pins io programs with taskset -c 0,1)")
+    return allowed[0], allowed[1]
+
+
+def pinned(cpu, argv):
+    return ["taskset", "-c", str(cpu)] + [str(a) for a in argv]
+
+
+def free_port(udp_too=False):
+    """A TCP port free on 127.0.0.1 a moment ago (and free for UDP too, for dnsmasq, which binds both)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            if not udp_too:
+                return port
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                    return port
+                except OSError:
+                    continue
+
+
+def scale():
+    try:
+        return float(os.environ.get("TENDRIL_BENCH_SCALE", "1"))
+    except ValueError:
+        return 1.0
+
+
+def accepts(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(process, ready, what):
+    """Polls ready() until it is true; fails when `process` exits or READY_TIMEOUT passes."""
+    give_up = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < give_up:
+        if process.poll() is not None:
+            fail(f"{what} exited with status {process.returncode} before answering")
+        if ready():
+            return
+        time.sleep(0.01)
+    fail(f"{what} did not answer within {READY_TIMEOUT:.0f} s")
+
+
+def stop(process, what, expect_clean=False):
+    """SIGTERM, then SIGKILL after 5 s. With expect_clean, a non-zero exit (other than SIGTERM's) fails."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            fail(f"{what} did not stop within 5 s of SIGTERM")
+    if expect_clean and process.returncode not in (0, -signal.SIGTERM):
+        fail(f"{what} exited with status {process.returncode}")
+
+
+def cpu_seconds(pid):
+    """utime + stime of process `pid` (all its threads), in seconds, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 and 15 of stat
+
+
+def result(bench, impl, value, unit, n, cpu):
+    print(f"result bench={bench} impl={impl} value={value:.3f} unit={unit} n={n} cpu={min(cpu, 1.0):.2f}",
+          flush=True)
+
+
+# ---- serve: an HTTP server under wrk --------------------------------------
+
+def run_wrk(cpu, port, seconds):
+    """Runs wrk for `seconds`; returns (requests, duration in seconds). Fails on any error it reports."""
+    argv = pinned(cpu, ["wrk", "-t1", "-c100", f"-d{seconds}s", f"http://127.0.0.1:{port}/"])
+    done = subprocess.run(argv, capture_output=True, text=True)
+    out = done.stdout
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
+    if done.returncode != 0 or m is None:
+        fail(f"wrk failed (status {done.returncode}):\n{out}{done.stderr}")
+    errors = re.search(r"Socket errors: (.*)", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors or non_2xx:
+        fail(f"wrk saw errors:\n{out}")
+    duration = float(m[2]) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m[3]]
+    return int(m[1]), duration
+
+
+def serve(args):
+    server_cpu, load_cpu = cpus()
+    seconds = max(1, round(3 * scale()))
+    for attempt in range(5):
+        port = free_port()
+        argv = [a.replace("{port}", str(port)) for a in args.argv]
+        # The server's stdout is not ours: only result lines belong there.
+        server = subprocess.Popen(pinned(server_cpu, argv), stdout=sys.stderr)
+        try:
+            wait_until(server, lambda: accepts(port), args.impl)
+        except SystemExit:
+            stop(server, args.impl)
+            if attempt == 4:
+                raise
+            continue  # another process may have taken the port
+        break
+    try:
+        run_wrk(load_cpu, port, 1)  # warm-up: the interpreter, Go's runtime, caches
+        before, start = cpu_seconds(server.pid), time.monotonic()
+        requests, duration = run_wrk(load_cpu, port, seconds)
+        wall = time.monotonic() - start
+        used = cpu_seconds(server.pid) - before
+    finally:
+        stop(server, args.impl, expect_clean=True)
+    if used <= 0:
+        fail(f"{args.impl} used no CPU time while serving {requests} requests")
+    share = used / wall
+    result(args.bench, args.impl, requests / used, "req/cpu-s", requests, share)
+    result(f"{args.bench}_rps", args.impl, requests / duration, "req/s", requests, share)
+
+
+# ---- nginx: a 2 KB page for the HTTP clients ------------------------------
+
+NGINX_CONF = """\
+{user}worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+worker_rlimit_nofile 8192;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  default_type application/octet-stream;
+  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+  open_file_cache max=16;
+  sendfile on;
+  client_body_temp_path {dir}/client_body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    root {dir}/www;
+  }}
+}}
+"""
+
+
+def snmp(protocol, counter):
+    """A counter of /proc/net/snmp: `protocol` "Udp" or "Tcp", `counter` a name on its header line."""
+    lines = Path("/proc/net/snmp").read_text().splitlines()
+    head, values = (line.split() for line in lines if line.startswith(protocol + ":"))
+    return int(values[head.index(counter)])
+
+
+def nginx(args):
+    server_cpu, client_cpu = cpus()
+    with tempfile.TemporaryDirectory(prefix="tendril-bench-nginx-") as dir:
+        os.mkdir(f"{dir}/www")
+        # Printable bytes, so a client that decodes the body as text does no extra work.
+        page = (b"0123456789abcdef" * (PAGE_BYTES // 16))[:PAGE_BYTES]
+        Path(f"{dir}/www/page").write_bytes(page)
+        for attempt in range(5):
+            port = free_port()
+            conf = NGINX_CONF.format(user="user root;\n" if os.geteuid() == 0 else "", dir=dir, port=port)
+            Path(f"{dir}/nginx.conf").write_text(conf)
+            argv = ["/usr/sbin/nginx", "-p", dir, "-c", f"{dir}/nginx.conf", "-e", f"{dir}/error.log",
+                    "-g", "daemon off;"]
+            server = subprocess.Popen(pinned(server_cpu, argv), stdout=sys.stderr, stderr=sys.stderr)
+            try:
+                wait_until(server, lambda: accepts(port), "nginx")
+                break
+            except SystemExit:
+                stop(server, "nginx")
+                if attempt == 4:
+                    log(Path(f"{dir}/error.log").read_text())
+                    raise
+        try:
+            url = f"http://127.0.0.1:{port}/page"
+            argv = [a.replace("{url}", url) for a in args.argv]
+            connects = snmp("Tcp", "ActiveOpens")
+            status = subprocess.run(pinned(client_cpu, argv)).returncode
+            connects = snmp("Tcp", "ActiveOpens") - connects
+        finally:
+            stop(server, "nginx")
+        if status != 0:
+            fail(f"{args.argv[0]} exited with status {status}")
+        result("http_get_connects", args.impl, connects, "connections", connects, 1.0)
+
+
+# ---- dnsmasq: a zone of 1000 names for the resolvers ----------------------
+
+def dns_query(name, qid=0x7E57):
+    """A DNS query for `name`, type A, class IN, recursion desired."""
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    return qid.to_bytes(2, "big") + b"\1\0\0\1\0\0\0\0\0\0" + labels + b"\0\1\0\1"
+
+
+def answers(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.05)
+        try:
+            s.sendto(dns_query("h0.bench.test"), ("127.0.0.1", port))
+            reply = s.recv(512)
+        except OSError:
+            return False
+    return len(reply) >= 12 and reply[:2] == b"\x7e\x57" and reply[3] & 0x0F == 0
+
+
+class raised_rmem_default:
+    """Raises net.core.rmem_default while dnsmasq and the client run (a socket's receive buffer is sized
+    when the socket is made), and restores it. Without root it changes nothing, and says so."""
+
+    def __enter__(self):
+        self.saved = None
+        try:
+            self.saved = RMEM_DEFAULT.read_text().strip()
+            if int(self.saved) < DNS_RCVBUF:
+                RMEM_DEFAULT.write_text(str(DNS_RCVBUF))
+        except OSError as e:
+            log(f"cannot raise {RMEM_DEFAULT} ({e.strerror}): dnsmasq keeps the default receive buffer")
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            RMEM_DEFAULT.write_text(self.saved)
+
+
+def server_drops(port):
+    """Datagrams dropped at dnsmasq's UDP socket (127.0.0.1:port), from the drops column of /proc/net/udp."""
+    local = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local:
+            return int(fields[-1])
+    return 0
+
+
+def dnsmasq(args):
+    server_cpu, client_cpu = cpus()
+    with tempfile.TemporaryDirectory(prefix="tendril-bench-dnsmasq-") as dir, raised_rmem_default():
+        records = [f"host-record=h{i}.bench.test,10.0.{i // 256}.{i % 256}\n" for i in range(DNS_NAMES)]
+        Path(f"{dir}/dnsmasq.conf").write_text("".join(records))
+        for attempt in range(5):
+            port = free_port(udp_too=True)
+            argv = ["/usr/sbin/dnsmasq", "--keep-in-foreground", f"--conf-file={dir}/dnsmasq.conf",
+                    f"--pid-file={dir}/dnsmasq.pid", f"--port={port}", "--listen-address=127.0.0.1",
+                    "--bind-interfaces", "--no-resolv", "--no-hosts", "--local=/#/", "--cache-size=0"]
+            if os.geteuid() == 0:
+                argv += ["--user=root", "--group=root"]
+            server = subprocess.Popen(pinned(server_cpu, argv), stdout=sys.stderr, stderr=sys.stderr)
+            try:
+                wait_until(server, lambda: answers(port), "dnsmasq")
+                break
+            except SystemExit:
+                stop(server, "dnsmasq")
+                if attempt == 4:
+                    raise
+        try:
+            argv = [a.replace("{server}", f"127.0.0.1:{port}") for a in args.argv]
+            drops, at_server = snmp("Udp", "RcvbufErrors"), server_drops(port)
+            status = subprocess.run(pinned(client_cpu, argv)).returncode
+            drops, at_server = snmp("Udp", "RcvbufErrors") - drops, server_drops(port) - at_server
+        finally:
+            stop(server, "dnsmasq")
+    if status != 0:
+        fail(f"{args.argv[0]} exited with status {status}")
+    if drops:
+        log(f"{drops} UDP datagrams were dropped for a full receive buffer during the {args.impl} run, "
+            f"{at_server} of them at dnsmasq's socket, the others (queries' answers) at the client's")
+    result("dns_udp_drops", args.impl, drops, "datagrams", drops, 1.0)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    modes = parser.add_subparsers(dest="mode", required=True)
+    s = modes.add_parser("serve", help="an HTTP server under wrk")
+    s.add_argument("--bench", required=True)
+    s.add_argument("--impl", required=True)
+    n = modes.add_parser("nginx", help="an HTTP client against nginx")
+    n.add_argument("--impl", required=True)
+    d = modes.add_parser("dnsmasq", help="a resolver against dnsmasq")
+    d.add_argument("--impl", required=True)
+    for p in (s, n, d):
+        p.add_argument("argv", nargs="+", help="the program under test, after --")
+    args = parser.parse_args()
+    for tool in ("taskset", "wrk") if args.mode == "serve" else ("taskset",):
+        if shutil.which(tool) is None:
+            fail(f"{tool} is not installed")
+    {"serve": serve, "nginx": nginx, "dnsmasq": dnsmasq}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()
