@@ -12,11 +12,15 @@
 // - close() wakes the waiters with an error and stops their watchers before
 //   ::close, as libev asks: the fd number may be reused the moment it closes.
 //
+// Cost, measured (bench/run --only io): a start/stop per wait is not free.
+// After a stop, libev's epoll backend takes the next (now unwanted) event
+// as spurious and does EPOLL_CTL_MOD/DEL; the restart then does ADD (EEXIST)
+// and MOD: about 1.5 epoll_ctl per request in the HTTP server benchmark.
+// The way out (issue 5) is one watcher per fd that stays armed between
+// waits and is stopped lazily when it fires with nobody waiting; it must
+// then not count as "alive" for the would-block-forever report.
+//
 // Rejected:
-// - One long-lived watcher per fd, shared by its waiters (gevent's socket
-//   keeps one per direction): it must be found again on every wait, and
-//   libev already makes start/stop cheap — its epoll backend keeps the fd
-//   registered and only changes the interest mask when the loop polls.
 // - A hash map from fd to waiters: fds are small dense integers, so a vector
 //   indexed by fd is both smaller and faster.
 

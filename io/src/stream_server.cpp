@@ -7,9 +7,9 @@
 //   accept is ever woken by a close.
 // - Handlers are tasks of the server's group or pool: stop() finds every one
 //   there, and a finished handler leaves by itself.
-// - With a pool, the accept task takes a slot before accepting (pool::spawn
-//   blocks while full): excess connections wait in the kernel's backlog,
-//   not in user space.
+// - With a pool, the accept task waits for a free slot (wait_available)
+//   before accepting: excess connections wait in the kernel's backlog, not
+//   in user space.
 //
 // Rejected: accepting in a loop run by the libev io callback (gevent's
 // StreamServer does, via its watcher): a callback cannot park, so a full
