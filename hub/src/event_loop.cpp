@@ -8,10 +8,11 @@
 //   run_once, on the hub's greenlet. They only make fibers ready: libev is
 //   not re-entrant, so switching to a fiber from a callback (which might
 //   call back into the loop) is never done (gevent #1126).
-// - The ev_async watcher is unreferenced (ev_unref): it must not keep the
-//   loop "alive" by itself, or a hub with nothing left to do could never
-//   tell that its fibers would block forever. Fibers that another thread may
-//   wake are counted by keep_alive instead.
+// - The ev_async watcher and idle io watchers are unreferenced (ev_unref):
+//   they must not keep the loop "alive" by themselves, or a hub with
+//   nothing left to do could never tell that its fibers would block
+//   forever. Fibers that another thread may wake are counted by keep_alive
+//   instead.
 //
 // Rejected: ev_now()-based timer arithmetic without ev_now_update(). ev_now
 // is the time of the last poll; a fiber that computed for a while and then
@@ -100,7 +101,10 @@ io_watcher::io_watcher(callback cb, void* context) noexcept : callback_(cb), con
 }
 
 void io_watcher::start(event_loop& loop, int fd, int events) noexcept {
-  if (loop_ == &loop && fd_ == fd && events_ == events) return;
+  if (loop_ == &loop && fd_ == fd && events_ == events) {
+    set_idle(false);
+    return;
+  }
   stop();
   ev_io* w = as_io(watcher_);
   ev_io_set(w, fd, events);
@@ -113,9 +117,22 @@ void io_watcher::start(event_loop& loop, int fd, int events) noexcept {
 
 void io_watcher::stop() noexcept {
   if (loop_ == nullptr) return;
+  set_idle(false);  // libev asks for ev_ref before stopping an unreferenced watcher
   ev_io_stop(loop_->loop_, as_io(watcher_));
   --loop_->armed_;
   loop_ = nullptr;
+}
+
+void io_watcher::set_idle(bool idle) noexcept {
+  if (loop_ == nullptr || idle == idle_) return;
+  idle_ = idle;
+  if (idle) {
+    ev_unref(loop_->loop_);
+    --loop_->armed_;
+  } else {
+    ev_ref(loop_->loop_);
+    ++loop_->armed_;
+  }
 }
 
 signal_watcher::signal_watcher(callback cb, void* context) noexcept : callback_(cb), context_(context) {

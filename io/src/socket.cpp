@@ -61,10 +61,20 @@ class socket::use_guard {
 };
 
 socket::socket(int family, int type, int protocol)
-    : fd_(::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol)) {
+    : socket(::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol)) {
   if (fd_ < 0)
     throw system_error(errno_code(errno),
                        "socket(" + std::to_string(family) + ", " + std::to_string(type) + ")");
+}
+
+socket::socket(int fd) : fd_(fd) {
+  if (fd_ < 0) return;
+  try {
+    detail::fd_opened(fd_);
+  } catch (...) {
+    ::close(std::exchange(fd_, -1));
+    throw;
+  }
 }
 
 socket socket::adopt(int fd) {
@@ -92,7 +102,10 @@ socket& socket::operator=(socket&& other) noexcept {
 
 socket::~socket() { close(); }
 
-int socket::release() noexcept { return std::exchange(fd_, -1); }
+int socket::release() noexcept {
+  if (fd_ >= 0) detail::fd_released(fd_);
+  return std::exchange(fd_, -1);
+}
 
 void socket::close() noexcept {
   if (fd_ < 0) return;
@@ -155,7 +168,7 @@ socket socket::accept(clock::time_point deadline, endpoint* peer) {
     // A connection reset before accept took it: the next one is good.
     if (errno == EINTR || errno == ECONNABORTED) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) fail("accept", errno);
-    if (!wait_readable(fd_, deadline)) timed_out("accept", 0, 0);
+    if (!detail::wait_owned_readable(fd_, deadline)) timed_out("accept", 0, 0);
   }
 }
 
@@ -163,7 +176,7 @@ void socket::connect(const endpoint& remote, clock::time_point deadline) {
   use_guard guard(*this, writer_, "connect");
   int result = ::connect(fd_, remote.data(), remote.size());
   if (result != 0 && errno == EINPROGRESS) {
-    if (!wait_writable(fd_, deadline)) {
+    if (!detail::wait_owned_writable(fd_, deadline)) {
       throw system_error(std::make_error_code(std::errc::timed_out),
                          "connect of " + describe() + " to " + remote.to_string() + " timed out");
     }
@@ -191,6 +204,16 @@ endpoint socket::peer_endpoint() const {
   return e.size() > sizeof(sa_family_t) ? e : endpoint();
 }
 
+bool socket::wait_readable(clock::time_point deadline) {
+  use_guard guard(*this, reader_, "wait to read");
+  return detail::wait_owned_readable(fd_, deadline);
+}
+
+bool socket::wait_writable(clock::time_point deadline) {
+  use_guard guard(*this, writer_, "wait to write");
+  return detail::wait_owned_writable(fd_, deadline);
+}
+
 std::size_t socket::read_some(void* buffer, std::size_t size, clock::time_point deadline) {
   use_guard guard(*this, reader_, "read");
   for (;;) {
@@ -198,7 +221,7 @@ std::size_t socket::read_some(void* buffer, std::size_t size, clock::time_point 
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) fail("read", errno);
-    if (!wait_readable(fd_, deadline)) timed_out("read", 0, 0);
+    if (!detail::wait_owned_readable(fd_, deadline)) timed_out("read", 0, 0);
   }
 }
 
@@ -217,7 +240,7 @@ void socket::read_exact(void* buffer, std::size_t size, clock::time_point deadli
       continue;
     } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
       fail("read", errno);
-    } else if (!wait_readable(fd_, deadline)) {
+    } else if (!detail::wait_owned_readable(fd_, deadline)) {
       timed_out("read", done, size);
     }
   }
@@ -230,7 +253,7 @@ std::size_t socket::write_some(const void* data, std::size_t size, clock::time_p
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) fail("write", errno);
-    if (!wait_writable(fd_, deadline)) timed_out("write", 0, size);
+    if (!detail::wait_owned_writable(fd_, deadline)) timed_out("write", 0, size);
   }
 }
 
@@ -246,7 +269,7 @@ void socket::write_all(const void* data, std::size_t size, clock::time_point dea
       continue;
     } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
       fail("write", errno);
-    } else if (!wait_writable(fd_, deadline)) {
+    } else if (!detail::wait_owned_writable(fd_, deadline)) {
       timed_out("write", done, size);
     }
   }
@@ -267,7 +290,7 @@ std::size_t socket::sendfile(int file_fd, std::uint64_t offset, std::size_t coun
       continue;
     } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
       fail("sendfile", errno);
-    } else if (!wait_writable(fd_, deadline)) {
+    } else if (!detail::wait_owned_writable(fd_, deadline)) {
       timed_out("sendfile", done, count);
     }
   }
@@ -285,7 +308,7 @@ std::size_t socket::send_to(const void* data, std::size_t size, const endpoint& 
       int error_number = errno;
       throw system_error(errno_code(error_number), "send on " + describe() + " to " + to.to_string());
     }
-    if (!wait_writable(fd_, deadline)) timed_out("send", 0, size);
+    if (!detail::wait_owned_writable(fd_, deadline)) timed_out("send", 0, size);
   }
 }
 
@@ -302,7 +325,7 @@ std::size_t socket::receive_from(void* buffer, std::size_t size, endpoint* from,
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) fail("receive", errno);
-    if (!wait_readable(fd_, deadline)) timed_out("receive", 0, 0);
+    if (!detail::wait_owned_readable(fd_, deadline)) timed_out("receive", 0, 0);
   }
 }
 

@@ -11,11 +11,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include <tendril/error.hpp>
+#include <tendril/hub/hub.hpp>
 #include <tendril/hub/join.hpp>
 #include <tendril/hub/task.hpp>
 #include <tendril/hub/timeout.hpp>
@@ -49,6 +51,22 @@ struct tcp_pair {
     server = listener.accept();
   }
 };
+
+// read_after_wait(reader, writer) has a fiber read one byte from `reader`
+// that `writer` sends only once the read is parked, so the read waits on
+// the hub. Returns the byte.
+char read_after_wait(tendril::socket& reader, tendril::socket& writer) {
+  char c = 0;
+  task<void> read = spawn([&] { reader.read_exact(&c, 1); });
+  task<void> write = spawn([&] {
+    REQUIRE(tendril::detail::waiters_on(reader.fd()) == 1);
+    writer.write_all("w");
+  });
+  tendril::joinall({read, write});
+  read.get();
+  write.get();
+  return c;
+}
 
 std::string read_all(tendril::socket& s) {
   std::string text;
@@ -364,6 +382,56 @@ TEST_CASE("binding an address in use names it") {
   endpoint taken = first.local_endpoint();
   tendril::socket second = tendril::socket::tcp();
   CHECK_THROWS_WITH(second.bind(taken), Catch::Contains("to " + taken.to_string()));
+}
+
+// --- the watcher kept between waits ------------------------------------------
+// A socket's watcher stays armed between its waits (io/src/fd_wait.cpp).
+// These cases would hang, caught by the test timeout, if a kept watcher
+// kept the loop alive or were trusted for a reused fd number.
+
+TEST_CASE("a watcher kept between reads does not hide a fiber that would block forever") {
+  hub_check check;
+  fd_leak_check fds;
+  auto [left, right] = tendril::socket::pair();
+  CHECK(read_after_wait(right, left) == 'w');
+  CHECK(tendril::this_hub_stats().watchers == 0);  // kept, idle: not counted
+  // A wait only this hub could end, and nothing on it will.
+  CHECK_THROWS_WITH(tendril::park({.what = "a wake that never comes"}),
+                    Catch::Contains("would block forever"));
+  CHECK(read_after_wait(right, left) == 'w');  // and the kept watcher still serves the next wait
+}
+
+TEST_CASE("an fd number closed on another thread and reused here wakes its new reader") {
+  hub_check check;
+  fd_leak_check fds;
+  auto [old_left, old_right] = tendril::socket::pair();
+  CHECK(read_after_wait(old_right, old_left) == 'w');  // the hub keeps old_right's watcher
+  int number = old_right.fd();
+  std::thread([closing = std::move(old_right)]() mutable { closing.close(); }).join();
+  old_left.close();
+  auto [left, right] = tendril::socket::pair();
+  REQUIRE((left.fd() == number || right.fd() == number));
+  tendril::socket& reused = left.fd() == number ? left : right;
+  tendril::socket& other = left.fd() == number ? right : left;
+  CHECK(read_after_wait(reused, other) == 'w');
+}
+
+TEST_CASE("a plain wait on a socket's fd number does not trust the socket's kept watcher") {
+  hub_check check;
+  fd_leak_check fds;
+  auto [left, right] = tendril::socket::pair();
+  CHECK(read_after_wait(right, left) == 'w');
+  int p[2];
+  REQUIRE(::pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+  // right's fd now names the pipe's read end: closed and reopened behind tendril's back.
+  REQUIRE(::dup2(p[0], right.fd()) == right.fd());
+  task<void> reader = spawn([&] { CHECK(tendril::wait_readable(right.fd())); });
+  task<void> writer = spawn([&] { REQUIRE(::write(p[1], "x", 1) == 1); });
+  tendril::joinall({reader, writer});
+  reader.get();
+  writer.get();
+  tendril::close(p[0]);
+  tendril::close(p[1]);
 }
 
 // --- other kinds --------------------------------------------------------------

@@ -119,6 +119,16 @@ class socket {
   std::size_t receive_from(void* buffer, std::size_t size, endpoint* from = nullptr,
                            clock::time_point deadline = no_deadline);
 
+  /// wait_readable(deadline): true once a read would not block (data, end
+  /// of stream or an error is there), false once `deadline` passes. For a
+  /// caller that knows the next read would find nothing yet, such as a
+  /// server that has just answered a request: reads try the system call
+  /// first, which then only says EAGAIN. Counts as a read for "one reader
+  /// at a time". Blocking call.
+  bool wait_readable(clock::time_point deadline = no_deadline);
+  /// wait_writable(deadline): the same for a write; counts as a write.
+  bool wait_writable(clock::time_point deadline = no_deadline);
+
   /// shutdown(how): SHUT_RD, SHUT_WR (half-close: the peer reads end of
   /// stream) or SHUT_RDWR. A peer that already left is not an error.
   void shutdown(int how = SHUT_WR);
@@ -144,7 +154,7 @@ class socket {
 
  private:
   friend class stream_server;
-  explicit socket(int fd) noexcept : fd_(fd) {}
+  explicit socket(int fd);  // owns `fd` from here, even when it throws
   int checked_fd(const char* operation) const;
   void set_option_bytes(int level, int name, const void* value, socklen_t size);
   void option_bytes(int level, int name, void* value, socklen_t size) const;

@@ -43,6 +43,21 @@ namespace detail {
 /// waiters_on(fd) counts this hub's fibers waiting on `fd` (for sockets'
 /// misuse checks and tests).
 int waiters_on(int fd) noexcept;
+
+/// fd_opened(fd) registers an fd that tendril just opened or adopted, and
+/// will close with tendril::close() or give away with fd_released(): its
+/// waits may then use wait_owned_*. Errors: std::bad_alloc.
+void fd_opened(int fd);
+/// fd_released(fd): the owner hands `fd` to code that may close it without
+/// tendril::close(); its waits must no longer be wait_owned_*.
+void fd_released(int fd) noexcept;
+
+/// wait_owned_readable / wait_owned_writable are wait_readable and
+/// wait_writable for an fd registered with fd_opened(): the hub keeps its
+/// watcher armed between waits, so a connection's waits after its first
+/// cost no epoll_ctl. Same rules otherwise.
+bool wait_owned_readable(int fd, clock::time_point deadline);
+bool wait_owned_writable(int fd, clock::time_point deadline);
 }  // namespace detail
 
 }  // namespace tendril

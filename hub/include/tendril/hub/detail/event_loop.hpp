@@ -68,7 +68,14 @@ class io_watcher {
   /// stop() disarms it; harmless when it is not armed. Stop a watcher
   /// before closing its fd.
   void stop() noexcept;
+  /// set_idle(idle) marks an armed watcher that nobody waits on (kept armed
+  /// only to save the system calls of a stop and a restart). An idle
+  /// watcher does not keep the loop alive and is not counted by
+  /// armed_watchers(), so it cannot hide that fibers would block forever.
+  /// start() makes it busy again; harmless when it is not armed.
+  void set_idle(bool idle) noexcept;
   bool armed() const noexcept { return loop_ != nullptr; }
+  bool idle() const noexcept { return idle_; }
   int fd() const noexcept { return fd_; }
   int events() const noexcept { return events_; }
   void* context() const noexcept { return context_; }
@@ -79,6 +86,7 @@ class io_watcher {
   event_loop* loop_ = nullptr;  // non-null while armed
   int fd_ = -1;
   int events_ = 0;
+  bool idle_ = false;  // armed, and unreferenced in libev (ev_unref)
   callback callback_;
   void* context_;
 };
@@ -143,7 +151,8 @@ class event_loop {
 
   /// iterations() is the number of run_once calls that polled.
   unsigned iterations() const noexcept;
-  /// armed_watchers() counts armed timers, io and signal watchers.
+  /// armed_watchers() counts armed timers, io and signal watchers (io
+  /// watchers that are not idle).
   std::size_t armed_watchers() const noexcept { return armed_; }
 
  private:
