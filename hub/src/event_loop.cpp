@@ -8,11 +8,11 @@
 //   run_once, on the hub's greenlet. They only make fibers ready: libev is
 //   not re-entrant, so switching to a fiber from a callback (which might
 //   call back into the loop) is never done (gevent #1126).
-// - The ev_async watcher and idle io watchers are unreferenced (ev_unref):
-//   they must not keep the loop "alive" by themselves, or a hub with
-//   nothing left to do could never tell that its fibers would block
-//   forever. Fibers that another thread may wake are counted by keep_alive
-//   instead.
+// - The ev_async watcher, idle io watchers and idle timers are
+//   unreferenced (ev_unref): they must not keep the loop "alive" by
+//   themselves, or a hub with nothing left to do could never tell that its
+//   fibers would block forever. Fibers that another thread may wake are
+//   counted by keep_alive instead.
 //
 // Rejected: ev_now()-based timer arithmetic without ev_now_update(). ev_now
 // is the time of the last poll; a fiber that computed for a while and then
@@ -27,10 +27,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <utility>
 
 namespace tendril::detail {
 
-static_assert(sizeof(ev_timer) <= 64 && alignof(ev_timer) <= 8, "grow timer::watcher_size");
+static_assert(sizeof(ev_timer) <= 56 && alignof(ev_timer) <= 8, "grow timer::watcher_size");
 static_assert(sizeof(ev_async) <= 64 && alignof(ev_async) <= 8, "grow event_loop::async_");
 static_assert(sizeof(ev_io) <= 64 && alignof(ev_io) <= 8, "grow io_watcher::watcher_size");
 static_assert(sizeof(ev_signal) <= 64 && alignof(ev_signal) <= 8, "grow signal_watcher::watcher_size");
@@ -67,8 +68,13 @@ timer::timer(callback cb, void* context) noexcept : callback_(cb), context_(cont
   ev_timer* w = ::new (watcher_) ev_timer;
   ev_init(w, [](struct ::ev_loop*, ev_timer* fired, int) noexcept {
     auto* self = static_cast<timer*>(fired->data);
-    --self->loop_->armed_;
-    self->loop_ = nullptr;  // a non-repeating timer is stopped once it fires
+    // A non-repeating timer is stopped once it fires, and libev's stop
+    // unreferences the loop: an idle timer's ev_unref must be undone.
+    if (std::exchange(self->idle_, false))
+      ev_ref(self->loop_->loop_);
+    else
+      --self->loop_->armed_;
+    self->loop_ = nullptr;
     self->callback_(*self);
   });
   w->data = this;
@@ -81,14 +87,28 @@ void timer::start(event_loop& loop, clock::time_point deadline) noexcept {
   ev_timer_set(w, seconds_until(deadline), 0.0);
   ev_timer_start(loop.loop_, w);
   loop_ = &loop;
+  deadline_ = deadline;
   ++loop.armed_;
 }
 
 void timer::stop() noexcept {
   if (loop_ == nullptr) return;
+  set_idle(false);  // libev asks for ev_ref before stopping an unreferenced watcher
   ev_timer_stop(loop_->loop_, as_timer(watcher_));
   --loop_->armed_;
   loop_ = nullptr;
+}
+
+void timer::set_idle(bool idle) noexcept {
+  if (loop_ == nullptr || idle == idle_) return;
+  idle_ = idle;
+  if (idle) {
+    ev_unref(loop_->loop_);
+    --loop_->armed_;
+  } else {
+    ev_ref(loop_->loop_);
+    ++loop_->armed_;
+  }
 }
 
 io_watcher::io_watcher(callback cb, void* context) noexcept : callback_(cb), context_(context) {

@@ -8,7 +8,9 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <memory>
 
+#include <tendril/hub/detail/event_loop.hpp>
 #include <tendril/hub/park.hpp>
 
 namespace tendril {
@@ -49,6 +51,11 @@ struct fiber_record {
   std::exception_ptr wake_error;                ///< raised by the current park (waker::wake_with)
   std::exception_ptr interrupt;                 ///< a kill, raised once at the next park
   tendril::timeout* timeouts = nullptr;         ///< innermost open timeout scope
+  /// The current park's deadline (no_deadline outside parks with one), and
+  /// the timer for it, made on the first such park and kept armed (idle)
+  /// between parks: see hub::park.
+  clock::time_point park_deadline = no_deadline;
+  std::unique_ptr<timer> deadline_timer;
   wait_reason reason;
   /// Wakes sent by other threads and not yet handled by the hub: a park does
   /// not return while any is in flight, so the waker stays valid.

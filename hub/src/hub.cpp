@@ -190,6 +190,9 @@ hub::~hub() {
   // Services go first, newest first, while the loop they watch still exists;
   // shut_down() has unwound the tasks that used them.
   while (!services_.empty()) services_.pop_back();
+  // Idle deadline timers kept by fibers that are not parked (see park).
+  for (fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
+    if (r->status == fiber_status::running) r->deadline_timer.reset();
   // Another thread may still be about to notify this loop of a wake it
   // queued, even though the wake was handled (another notify drained it).
   while (unnotified_wakes_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
@@ -232,6 +235,7 @@ fiber_record* hub::foreign_record(greenlet_state* s) {
 }
 
 void hub::forget(fiber_record* r) noexcept {
+  r->deadline_timer.reset();  // while the loop exists
   if (running_ == r) running_ = nullptr;
   if (r->status == fiber_status::ready) ready_.remove(r);
   r->status = fiber_status::running;
@@ -266,17 +270,30 @@ bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point dea
     }
   } keep_alive(why.remote ? loop_.get() : nullptr);
 
-  struct deadline_timer {
-    static void fired(timer& t) noexcept {
-      auto* r = static_cast<fiber_record*>(t.context());
-      if (r->status != fiber_status::parked) return;  // already woken: the wake wins
-      r->timed_out = true;
-      r->owner->make_ready(r);
+  // Most parks have no deadline; a fiber's parks with one share one timer,
+  // left armed (idle) when a park ends. The next park's deadline is most
+  // often later (a connection's idle timeout, pushed back by each request),
+  // so the early timer is kept and re-armed only when it fires: a park
+  // costs no timer heap operations and no clock read in the common case.
+  struct idle_on_exit {
+    fiber_record* self;
+    ~idle_on_exit() {
+      if (self == nullptr) return;
+      self->park_deadline = no_deadline;
+      if (self->deadline_timer != nullptr) self->deadline_timer->set_idle(true);
     }
-  };
-  // Most parks have no deadline: only those build a timer.
-  std::optional<timer> expiry;
-  if (deadline != no_deadline) expiry.emplace(&deadline_timer::fired, self).start(*loop_, deadline);
+  } deadline_armed{nullptr};
+  if (deadline != no_deadline) {
+    if (self->deadline_timer == nullptr)
+      self->deadline_timer = std::make_unique<timer>(&deadline_fired, self);
+    timer& t = *self->deadline_timer;
+    self->park_deadline = deadline;
+    if (t.armed() && t.deadline() <= deadline)
+      t.set_idle(false);
+    else
+      t.start(*loop_, deadline);
+    deadline_armed.self = self;
+  }
 
   // Leaves with self running again, or throws (already tidied). Only a
   // plain greenlet throw_in throws here; a wake from another thread still
@@ -284,13 +301,26 @@ bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point dea
   // in a greenlet that others may unwind.
   suspend(self);
 
-  if (expiry) expiry->stop();
   // A wake sent from another thread names this park: stay until it is
   // handled (requeue, not yield: an interrupt must not cut this short).
   settle_remote_wakes(self);
   raise_interrupts(self);
   if (self->wake_error) std::rethrow_exception(std::exchange(self->wake_error, nullptr));
   return !self->timed_out;
+}
+
+// deadline_fired(t) ends its fiber's park if that park's deadline has
+// passed; a timer kept from an earlier park (see park) fires early and is
+// re-armed for the current deadline, or left stopped if none.
+void hub::deadline_fired(timer& t) noexcept {
+  auto* r = static_cast<fiber_record*>(t.context());
+  if (r->status != fiber_status::parked || r->park_deadline == no_deadline) return;  // the wake won, or kept
+  if (clock::now() < r->park_deadline) {
+    t.start(*r->owner->loop_, r->park_deadline);
+    return;
+  }
+  r->timed_out = true;
+  r->owner->make_ready(r);
 }
 
 void hub::yield(fiber_record* self) {

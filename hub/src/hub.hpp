@@ -139,6 +139,7 @@ class hub {
   static hub& create();
   fiber_record* current_record_slow(greenlet_state* s);
   static void raise_interrupts_slow(fiber_record* self);
+  static void deadline_fired(timer& t) noexcept;
   friend struct hub_exit;
 
   [[noreturn]] void main_loop();

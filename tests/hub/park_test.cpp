@@ -94,6 +94,46 @@ TEST_CASE("a wake before the deadline wins and the deadline's timer is removed")
   waking.join();
 }
 
+// A fiber's parks with deadlines share one timer, kept armed (idle) between
+// them and re-armed lazily (hub::park). A wrong keep would make the cases
+// below wait an hour (the test timeout catches it) or time out too soon.
+
+TEST_CASE("a park with an earlier deadline than the last park's still times out at its own") {
+  hub_check hub;
+  waker w = waker::current();
+  auto waking = tendril::spawn([&] { w.wake(); });
+  CHECK(park({"first"}, tendril::deadline_after(1h)));
+  CHECK_FALSE(park({"second"}, tendril::deadline_after(1ms)));
+  waking.join();
+}
+
+TEST_CASE("a kept timer that fires during a later park with a later deadline does not end it") {
+  hub_check hub;
+  const tendril::clock::time_point first_deadline = tendril::deadline_after(5ms);
+  waker w = waker::current();
+  auto waking = tendril::spawn([&] { w.wake(); });
+  CHECK(park({"first"}, first_deadline));  // woken at once; its timer stays armed for first_deadline
+  w = waker::current();
+  // Timers fire in deadline order: this wake comes after the kept timer fired.
+  auto late_waking = tendril::spawn([&] {
+    tendril::sleep_until(first_deadline + 1ms);
+    w.wake();
+  });
+  CHECK(park({"second"}, tendril::deadline_after(1h)));
+  waking.join();
+  late_waking.join();
+}
+
+TEST_CASE("a kept deadline timer does not hide a park that would block forever") {
+  hub_check hub;
+  waker w = waker::current();
+  auto waking = tendril::spawn([&] { w.wake(); });
+  CHECK(park({"with a deadline"}, tendril::deadline_after(1h)));
+  waking.join();
+  CHECK(tendril::this_hub_stats().watchers == 0);
+  CHECK_THROWS_WITH(park({"forever"}), Catch::Contains("would block forever"));
+}
+
 TEST_CASE("wake_with(e) makes park throw e") {
   hub_check hub;
   waker w = waker::current();

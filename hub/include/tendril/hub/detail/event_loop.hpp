@@ -31,14 +31,25 @@ class timer {
   void start(event_loop& loop, clock::time_point deadline) noexcept;
   /// stop() disarms it; harmless when it is not armed.
   void stop() noexcept;
+  /// set_idle(idle) marks an armed timer that nothing waits for any more,
+  /// kept armed because a later wait is likely to want a later deadline
+  /// (see hub::park). An idle timer does not keep the loop alive and is not
+  /// counted by armed_watchers(). Harmless when it is not armed.
+  void set_idle(bool idle) noexcept;
   bool armed() const noexcept { return loop_ != nullptr; }
+  /// deadline() is when an armed timer fires.
+  clock::time_point deadline() const noexcept { return deadline_; }
   void* context() const noexcept { return context_; }
 
  private:
   friend class event_loop;
-  static constexpr std::size_t watcher_size = 64;  // checked against sizeof(ev_timer)
+  // Checked against sizeof(ev_timer) (48 with libev 4.33); kept small so
+  // that a timer fits in tendril::timeout's inline storage.
+  static constexpr std::size_t watcher_size = 56;
   alignas(8) unsigned char watcher_[watcher_size];
   event_loop* loop_ = nullptr;  // non-null while armed
+  clock::time_point deadline_{};
+  bool idle_ = false;  // armed, and unreferenced in libev (ev_unref)
   callback callback_;
   void* context_;
 };
