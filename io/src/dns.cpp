@@ -3,8 +3,8 @@
 //
 // Glossary:
 // - resolver: the hub service owning this hub's channel, an io_watcher per
-//   socket the channel opens (ARES_OPT_SOCK_STATE_CB) and one timer armed
-//   at ares_timeout() after every call into c-ares.
+//   socket the channel opens (ARES_OPT_SOCK_STATE_CB) and one timer, never
+//   later than ares_timeout() (see keep_timer_in_time).
 // - lookup: one ares_getaddrinfo in flight, on the heap.
 // - abandoned: a lookup whose fiber left resolve() before its answer (a
 //   deadline, a kill, a timeout scope).
@@ -178,6 +178,7 @@ class resolver final : public detail::hub_service {
   void destroy_channel() noexcept;
   void leave(lookup& query) noexcept;
   void arm_timer() noexcept;
+  void keep_timer_in_time() noexcept;
   dns_error failure(const lookup& query, family f) const;
 
   static void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) noexcept;
@@ -189,6 +190,7 @@ class resolver final : public detail::hub_service {
   ares_channel channel_ = nullptr;
   channel_config config_;
   detail::timer timer_;
+  clock::duration first_try_timeout_ = std::chrono::seconds(5);  // the channel's, read back from c-ares
   // One watcher per fd the channel has used; a closed socket's is stopped and
   // kept for the next socket with that number (never freed inside its own
   // callback, which ares_process_fd may close the socket from).
@@ -220,6 +222,13 @@ ares_channel resolver::make_channel(const channel_config& config) {
   ares_channel fresh = nullptr;
   if (int status = ares_init_options(&fresh, &options, mask); status != ARES_SUCCESS)
     throw error(std::string("c-ares: cannot create a DNS channel: ") + ares_strerror(status));
+  ares_options actual{};
+  int actual_mask = 0;
+  if (ares_save_options(fresh, &actual, &actual_mask) == ARES_SUCCESS) {
+    if ((actual_mask & ARES_OPT_TIMEOUTMS) != 0 && actual.timeout > 0)
+      first_try_timeout_ = std::chrono::milliseconds(actual.timeout);
+    ares_destroy_options(&actual);
+  }
 
   std::string servers;
   std::string source;
@@ -265,6 +274,20 @@ void resolver::arm_timer() noexcept {
   timer_.start(loop_, clock::now() + seconds(tv.tv_sec) + microseconds(tv.tv_usec));
 }
 
+// keep_timer_in_time() is arm_timer() when it is needed, after a call that
+// may have sent queries. Any query sent now times out at now +
+// first_try_timeout_ or later (retries back off), so a timer armed before
+// that still fires in time; one that fires early finds nothing due and is
+// re-armed by on_timer. This spares ares_timeout, which walks every query
+// in flight, on every answer.
+void resolver::keep_timer_in_time() noexcept {
+  if (pending_ == 0) {
+    timer_.stop();
+    return;
+  }
+  if (!timer_.armed() || timer_.deadline() > clock::now() + first_try_timeout_) arm_timer();
+}
+
 void resolver::on_sock_state(void* data, ares_socket_t fd, int readable, int writable) noexcept {
   auto* self = static_cast<resolver*>(data);
   if (!readable && !writable) {
@@ -282,7 +305,7 @@ void resolver::on_io(detail::io_watcher& fired, int events) noexcept {
   const int fd = fired.fd();
   ares_process_fd(self->channel_, (events & detail::fd_readable) ? fd : ARES_SOCKET_BAD,
                   (events & detail::fd_writable) ? fd : ARES_SOCKET_BAD);
-  self->arm_timer();
+  self->keep_timer_in_time();
 }
 
 void resolver::on_timer(detail::timer& fired) noexcept {
@@ -357,7 +380,7 @@ std::vector<endpoint> resolver::resolve(std::string_view host, std::uint16_t por
   hints.ai_family = to_ares_family(f);
   ++pending_;
   ares_getaddrinfo(ch, query->host.c_str(), nullptr, &hints, &on_result, query);  // may call back at once
-  arm_timer();
+  keep_timer_in_time();
 
   const wait_reason why{"dns", query, 0, &describe_lookup};
   while (!query->done) {
