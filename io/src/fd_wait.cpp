@@ -21,8 +21,8 @@
 //   watcher is trusted only while the fd's generation is the one it was
 //   armed for (fd_generation.hpp): an fd number reused since then gets a
 //   fresh start, which is what makes epoll register the new file.
-// - close() wakes the waits with an error and stops the watcher before
-//   ::close, as libev asks.
+// - close() (detail::wake_fd_waiters) wakes the waits with an error and
+//   stops the watcher before ::close, as libev asks.
 //
 // Why keep watchers armed: a start and a stop per wait cost about 1.5
 // epoll_ctl per request in the HTTP server benchmark (after a stop, libev's
@@ -43,7 +43,9 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <exception>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -182,6 +184,20 @@ std::string describe_fd_wait(const wait_reason& why) {
   return std::string(why.what) + " (fd " + std::to_string(why.detail) + ")";
 }
 
+// closed_error(fd, w) is what a wait on `fd` raises when `fd` closes under
+// it; null (a plain wake, after which the retried call finds the fd
+// closed) if there is no memory to say so.
+std::exception_ptr closed_error(int fd, const fd_wait& w) noexcept {
+  try {
+    std::string direction = w.events == detail::fd_readable ? "read" : "write";
+    return std::make_exception_ptr(system_error(std::make_error_code(std::errc::bad_file_descriptor),
+                                                "fd " + std::to_string(fd) + " was closed while " +
+                                                    w.fiber.describe() + " waited to " + direction + " it"));
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+}
+
 bool wait_fd(int fd, int events, bool owned, clock::time_point deadline) {
   const char* what = events == detail::fd_readable ? "fd readable" : "fd writable";
   if (fd < 0) throw error(std::string("wait for ") + what + " on invalid fd " + std::to_string(fd));
@@ -221,18 +237,16 @@ void detail::fd_released(int fd) noexcept {
   if (fd_watch* watch = find_watch(fd)) watch->released();
 }
 
-void close(int fd) {
+void detail::wake_fd_waiters(int fd) noexcept {
   detail::retire_fd_generation(fd);
-  if (fd_watch* watch = find_watch(fd)) {
-    for (fd_wait* w = watch->first(); w != nullptr; w = w->next) {
-      std::string direction = w->events == detail::fd_readable ? "read" : "write";
-      w->fiber.wake_with(
-          std::make_exception_ptr(system_error(std::make_error_code(std::errc::bad_file_descriptor),
-                                               "fd " + std::to_string(fd) + " was closed while " +
-                                                   w->fiber.describe() + " waited to " + direction + " it")));
-    }
-    watch->closing();
-  }
+  fd_watch* watch = find_watch(fd);
+  if (watch == nullptr) return;
+  for (fd_wait* w = watch->first(); w != nullptr; w = w->next) w->fiber.wake_with(closed_error(fd, *w));
+  watch->closing();
+}
+
+void close(int fd) {
+  detail::wake_fd_waiters(fd);
   if (::close(fd) != 0 && errno != EINTR)
     throw system_error(std::error_code(errno, std::generic_category()), "close of fd " + std::to_string(fd));
 }

@@ -44,6 +44,10 @@ namespace detail {
 /// misuse checks and tests).
 int waiters_on(int fd) noexcept;
 
+/// wake_fd_waiters(fd) is close(fd) without the ::close: for code that
+/// closes (or replaces, with dup2) the fd itself, such as patch's close().
+void wake_fd_waiters(int fd) noexcept;
+
 /// fd_opened(fd) registers an fd that tendril just opened or adopted, and
 /// will close with tendril::close() or give away with fd_released(): its
 /// waits may then use wait_owned_*. Errors: std::bad_alloc.
