@@ -15,6 +15,7 @@
 
 #include <tendril/fiber/detail/state_access.hpp>
 #include <tendril/hub/sleep.hpp>
+#include <tendril/hub/timeout.hpp>
 
 #include "hub.hpp"
 #include "task_state.hpp"
@@ -98,6 +99,34 @@ bool park(const wait_reason& why, clock::time_point deadline) {
 }
 
 bool this_thread_has_hub() noexcept { return detail::hub::find() != nullptr; }
+
+// The three below serve patch/: its interposed libc calls park only where a
+// park is legal, and turn interrupts into ECANCELED without unwinding C frames.
+bool detail::can_park() noexcept {
+  detail::hub* h = detail::hub::find();
+  // A hub implies the fiber layer's thread state: current_greenlet_state() cannot throw.
+  return h != nullptr && detail::current_greenlet_state() != h->greenlet().state();
+}
+
+bool detail::interrupt_pending() {
+  if (!can_park()) return false;
+  const detail::fiber_record* self = detail::hub::get().current_record();
+  return (self->interrupt != nullptr || self->expired_timeouts != 0) && !self->shielded;
+}
+
+void detail::defer_interrupt(std::exception_ptr e) noexcept {
+  if (!can_park() || e == nullptr) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const timeout_error&) {
+    return;  // its scope stays expired, and raises again at the next park
+  } catch (...) {
+    // Not swallowed: kept in the record, the next park() rethrows it.
+  }
+  // park() has just run here, so the fiber's record exists: this cannot throw.
+  detail::fiber_record* self = detail::hub::get().current_record();
+  if (self->interrupt == nullptr) self->interrupt = std::move(e);
+}
 
 void detail::settle_remote_wakes() {
   detail::hub& h = detail::hub::get();

@@ -1,5 +1,6 @@
 #pragma once
-// The umbrella header: everything in tendril::tendril.
+// The umbrella header: everything in tendril::tendril. Not <tendril/patch.hpp>:
+// it belongs to tendril::patch, which needs the shared runtime (tendril::shared).
 
 #include <tendril/error.hpp>
 #include <tendril/fiber/fiber_local.hpp>

@@ -138,6 +138,29 @@ extern thread_local constinit bool deferred_wakes_pending;
 /// went to. Thread-safety: the calling thread's wakes only.
 void send_deferred_wakes() noexcept;
 
+/// can_park() is true when the caller could park now: the calling thread
+/// has a hub (it never creates one) and the caller is not the hub's own
+/// greenlet, so not a libev callback either. For code below which there
+/// may be C frames that must not be switched out of at the wrong moment
+/// (patch's interposed libc calls); two thread-local reads.
+bool can_park() noexcept;
+
+/// interrupt_pending() is true when the calling fiber's next park() would
+/// raise at once: a kill not yet raised (or handed back with
+/// defer_interrupt), or an expired timeout scope still open; false while an
+/// interrupt_shield holds them back, and on a thread without a hub.
+/// Errors: std::bad_alloc, the first time a plain greenlet asks.
+bool interrupt_pending();
+
+/// defer_interrupt(e) hands back an interrupt that park() raised in the
+/// calling fiber, for a caller that must not let it propagate (an
+/// interposed libc call, which returns ECANCELED instead): the fiber's
+/// next park raises `e` again, and interrupt_pending() is true until then.
+/// A kill already pending wins over `e`. An expired timeout scope needs no
+/// hand-back (it raises at every park while open), so timeout_error is
+/// dropped here. Call it on the fiber that park() threw in.
+void defer_interrupt(std::exception_ptr e) noexcept;
+
 /// settle_remote_wakes() returns once no wake sent to the calling fiber from
 /// another thread is still in flight (it runs the other fibers meanwhile).
 /// For sync objects: a fiber granted something by another thread after its

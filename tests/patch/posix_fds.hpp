@@ -1,0 +1,60 @@
+#pragma once
+// Helpers for patch's tests: fd pairs made with plain POSIX calls (which
+// patch interposes), closed with plain close(), as legacy code does.
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include <tendril/patch.hpp>
+
+namespace tendril::testing {
+
+/// fd_pair is a pipe (kind pipe) or a socketpair (kind socketpair), made
+/// blocking unless `flags` say otherwise; first reads, second writes (a
+/// socketpair's ends do both).
+struct fd_pair {
+  enum kind { pipe, socketpair };
+  int first = -1;
+  int second = -1;
+
+  explicit fd_pair(kind k, int flags = 0) {
+    int fds[2];
+    if (k == pipe)
+      REQUIRE(::pipe2(fds, flags) == 0);
+    else
+      REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | flags, 0, fds) == 0);
+    first = fds[0];
+    second = fds[1];
+  }
+  fd_pair(const fd_pair&) = delete;
+  fd_pair& operator=(const fd_pair&) = delete;
+  ~fd_pair() {
+    if (first >= 0) ::close(first);
+    if (second >= 0) ::close(second);
+  }
+};
+
+/// user_flags(fd) is F_GETFL as the user sees it; real_flags(fd) as the
+/// kernel has it.
+inline int user_flags(int fd) { return ::fcntl(fd, F_GETFL); }
+inline int real_flags(int fd) { return tendril::patch::original::fcntl(fd, F_GETFL); }
+
+/// read_exactly(fd, n) reads n bytes with plain read() calls (each may park).
+inline std::string read_exactly(int fd, std::size_t n) {
+  std::string data(n, '\0');
+  std::size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::read(fd, data.data() + done, n - done);
+    REQUIRE(r > 0);
+    done += static_cast<std::size_t>(r);
+  }
+  return data;
+}
+
+}  // namespace tendril::testing
