@@ -23,11 +23,14 @@
 #include "originals.hpp"
 
 #include <dlfcn.h>
+#include <netdb.h>
 #include <signal.h>
 #include <sys/syscall.h>
 
 #include <cerrno>
 #include <cstdarg>
+
+#include "addrinfo_list.hpp"
 
 namespace tendril::patch_detail {
 
@@ -165,6 +168,35 @@ int ioctl(int fd, unsigned long request, ...) noexcept {
 int setsockopt(int fd, int level, int name, const void* value, socklen_t length) noexcept {
   return static_cast<int>(::syscall(SYS_setsockopt, fd, level, name, value, length));
 }
+// No system call looks a name up: a re-entered lookup of a resolver call
+// gets a failure that says so (a system error, ENOSYS), and freeaddrinfo
+// frees as glibc's does (the layout patch's own lists use too).
+int getaddrinfo(const char*, const char*, const addrinfo*, addrinfo** result) noexcept {
+  *result = nullptr;
+  errno = ENOSYS;
+  return EAI_SYSTEM;
+}
+void freeaddrinfo(addrinfo* list) noexcept { free_addrinfo_list(list); }
+int getnameinfo(const sockaddr*, socklen_t, char*, socklen_t, char*, socklen_t, int) noexcept {
+  errno = ENOSYS;
+  return EAI_SYSTEM;
+}
+int gethostbyname2_r(const char*, int, hostent*, char*, size_t, hostent** result, int* h_error) noexcept {
+  *result = nullptr;
+  *h_error = NETDB_INTERNAL;
+  errno = ENOSYS;
+  return ENOSYS;
+}
+int gethostbyname_r(const char* name, hostent* entry, char* buf, size_t length, hostent** result,
+                    int* h_error) noexcept {
+  return direct::gethostbyname2_r(name, AF_INET, entry, buf, length, result, h_error);
+}
+hostent* gethostbyname2(const char*, int) noexcept {
+  h_errno = NETDB_INTERNAL;
+  errno = ENOSYS;
+  return nullptr;
+}
+hostent* gethostbyname(const char* name) noexcept { return direct::gethostbyname2(name, AF_INET); }
 // The fortified forms skip their check here: only a re-entered lookup gets them.
 ssize_t __read_chk(int fd, void* b, size_t n, size_t) noexcept { return direct::read(fd, b, n); }
 ssize_t __recv_chk(int fd, void* b, size_t n, size_t, int f) noexcept { return direct::recv(fd, b, n, f); }

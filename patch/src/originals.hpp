@@ -4,6 +4,7 @@
 // originals.cpp resolves each with dlsym(RTLD_NEXT) on its first use.
 
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -30,7 +31,8 @@ int __ppoll_chk(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout,
 }
 
 // Every interposed function, once. fcntl64 and sendfile64 are what
-// programs built with _FILE_OFFSET_BITS=64 call.
+// programs built with _FILE_OFFSET_BITS=64 call; the name lookups are
+// dns_calls.cpp's.
 // clang-format off
 #define TENDRIL_PATCH_ORIGINALS(X) \
   X(socket) X(socketpair) X(pipe) X(pipe2) X(connect) X(accept) X(accept4) \
@@ -39,6 +41,8 @@ int __ppoll_chk(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout,
   X(poll) X(ppoll) X(select) X(pselect) X(epoll_wait) X(epoll_pwait) \
   X(sleep) X(usleep) X(nanosleep) X(clock_nanosleep) \
   X(close) X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) X(ioctl) X(setsockopt) \
+  X(getaddrinfo) X(freeaddrinfo) X(getnameinfo) \
+  X(gethostbyname) X(gethostbyname2) X(gethostbyname_r) X(gethostbyname2_r) \
   X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(__poll_chk) X(__ppoll_chk)
 // clang-format on
 

@@ -2,9 +2,9 @@
 // patch: unmodified blocking code made cooperative, gevent's monkey
 // patching done as symbol interposition. libtendril_patch.so defines
 // read, write, connect, accept, recv*, send*, poll, select, epoll_wait,
-// sleep, nanosleep and their relatives; once patch_all() has run, such a
-// call made by a fiber on its thread's hub parks the fiber where it would
-// have blocked, and the hub runs the others:
+// sleep, nanosleep, getaddrinfo, gethostbyname and their relatives; once
+// patch_all() has run, such a call made by a fiber on its thread's hub
+// parks the fiber where it would have blocked, and the hub runs the others:
 //
 //   tendril::patch_all();
 //   auto a = tendril::spawn([&] { PQexec(conn_a, "SELECT pg_advisory_lock(1)"); });
@@ -28,6 +28,8 @@
 
 struct pollfd;
 struct epoll_event;
+struct addrinfo;
+struct hostent;
 
 namespace tendril {
 
@@ -113,6 +115,19 @@ int fcntl(int fd, int cmd, void* arg = nullptr) noexcept;
 /// ioctl(fd, request, arg): `arg` is the third argument (a pointer).
 int ioctl(int fd, unsigned long request, void* arg = nullptr) noexcept;
 int setsockopt(int fd, int level, int name, const void* value, socklen_t length) noexcept;
+/// The name lookups: libc's resolver, following nsswitch.conf, blocking
+/// the calling thread. A list from either getaddrinfo may be freed with
+/// either freeaddrinfo.
+int getaddrinfo(const char* node, const char* service, const addrinfo* hints, addrinfo** result) noexcept;
+void freeaddrinfo(addrinfo* list) noexcept;
+int getnameinfo(const sockaddr* addr, socklen_t length, char* host, socklen_t host_length, char* serv,
+                socklen_t serv_length, int flags) noexcept;
+hostent* gethostbyname(const char* name) noexcept;
+hostent* gethostbyname2(const char* name, int family) noexcept;
+int gethostbyname_r(const char* name, hostent* entry, char* buffer, std::size_t length, hostent** result,
+                    int* h_error) noexcept;
+int gethostbyname2_r(const char* name, int family, hostent* entry, char* buffer, std::size_t length,
+                     hostent** result, int* h_error) noexcept;
 }  // namespace original
 
 }  // namespace patch
