@@ -4,6 +4,7 @@
     io_load.py serve --bench http_hello --impl tendril -- SERVER_ARGV... {port}
     io_load.py nginx --impl tendril -- CLIENT_ARGV... {url}
     io_load.py dnsmasq --impl tendril -- CLIENT_ARGV... {server}
+    io_load.py postgres --impl tendril -- CLIENT_ARGV... {conninfo} {connections}
 
 bench/run starts it pinned to two CPUs (taskset -c 0,1); it puts the server
 on the first and the load on the second:
@@ -37,6 +38,16 @@ dnsmasq  starts dnsmasq on the first CPU serving the names h0.bench.test ..
          that 1000 queries, and their 1000 answers, in flight fit in the
          receive buffers of dnsmasq's socket and of the resolver's; see
          bench/README.md.
+postgres starts a throwaway PostgreSQL on the first CPU (initdb in a
+         temporary directory; as root, initdb and the server run as Debian's
+         `postgres` user through setpriv, as tests/support/postgres.hpp does;
+         fsync off, max_connections 1100, trust authentication for the role
+         `tendril`), then runs CLIENT_ARGV on the second CPU once per count in
+         --connections (default 10,100,1000), each time in a fresh process,
+         "{conninfo}" replaced by a libpq connection string for TCP on
+         127.0.0.1 and "{connections}" by the count, and passes the client's
+         result lines through. One server serves the three runs; it is
+         stopped with a fast shutdown (SIGINT) at the end.
 
 The clients measure themselves (wall time and their process's CPU time
 around the timed GETs or lookups). Exits non-zero when a side fails to
@@ -45,6 +56,8 @@ start, wrk reports errors, or the client fails.
 
 import argparse
 import os
+import pwd
+import resource
 import re
 import shutil
 import signal
@@ -353,6 +366,115 @@ def dnsmasq(args):
     result("dns_udp_drops", args.impl, drops, "datagrams", drops, 1.0)
 
 
+# ---- postgres: a throwaway server for the libpq clients -------------------
+
+PG_MAX_CONNECTIONS = 1100  # the largest client opens 1000, plus its first one, plus slack
+PG_USER = "tendril"
+
+
+def postgres_bin():
+    """The newest /usr/lib/postgresql/<major>/bin with a postgres in it (15 in Debian 12)."""
+    found = [(int(d.name), d / "bin") for d in Path("/usr/lib/postgresql").glob("*")
+             if d.name.isdigit() and os.access(d / "bin" / "postgres", os.X_OK)]
+    if not found:
+        fail("no /usr/lib/postgresql/<major>/bin/postgres: install Debian's postgresql package")
+    return max(found)[1]
+
+
+def as_postgres_user(dir):
+    """The command prefix that runs a program as the server's user. PostgreSQL refuses to run as root:
+    as root, the `postgres` user gets `dir` and runs the server through setpriv, which changes user and
+    execs, so the spawned pid is the postmaster itself and SIGINT reaches it unchanged (runuser would stay
+    in between and turn it into a SIGTERM). Not root: nothing to change."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        account = pwd.getpwnam("postgres")
+    except KeyError:
+        fail("as root, PostgreSQL runs as the `postgres` user, and there is none (Debian's postgresql makes it)")
+    os.chown(dir, account.pw_uid, account.pw_gid)
+    return ["/usr/bin/setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups", "--"]
+
+
+def postgres_ready(bin_dir, dir, port):
+    """The server says "ready" on the eighth line of postmaster.pid (as pg_ctl -w waits for), and
+    pg_isready connects over TCP: an open port alone may still answer "the database system is starting up",
+    or be another server's."""
+    try:
+        lines = Path(f"{dir}/data/postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    if len(lines) < 8 or not lines[7].startswith("ready"):
+        return False
+    probe = [bin_dir / "pg_isready", "--quiet", "--host=127.0.0.1", f"--port={port}", f"--username={PG_USER}",
+             "--dbname=postgres", "--timeout=5"]
+    return subprocess.run([str(a) for a in probe]).returncode == 0
+
+
+def stop_postgres(server):
+    """A fast shutdown (SIGINT: end the sessions, exit after every backend), an immediate one (SIGQUIT) if
+    that takes over 10 s."""
+    if server.poll() is not None:
+        return
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.send_signal(signal.SIGQUIT)
+        server.wait()
+
+
+def raise_fd_limit():
+    """The soft limit on open files up to the hard one, for the clients (1000 sockets and more) to inherit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def postgres(args):
+    server_cpu, client_cpu = cpus()
+    counts = [int(c) for c in args.connections.split(",")]
+    bin_dir = postgres_bin()
+    with tempfile.TemporaryDirectory(prefix="tendril-bench-postgres-") as dir:
+        as_user = as_postgres_user(dir)
+        log_path = Path(f"{dir}/postgres.log")
+        with log_path.open("w") as server_log:
+            initdb = as_user + [bin_dir / "initdb", f"--pgdata={dir}/data", f"--username={PG_USER}", "--auth=trust",
+                                "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"]
+            if subprocess.run([str(a) for a in initdb], stdout=server_log, stderr=server_log).returncode != 0:
+                fail(f"initdb failed:\n{log_path.read_text()}")
+        for attempt in range(5):
+            port = free_port()
+            # Nothing here outlives a crash (fsync, synchronous_commit and full_page_writes off), and nothing
+            # runs that a client did not ask for (autovacuum, JIT, WAL senders).
+            argv = as_user + [bin_dir / "postgres", "-D", f"{dir}/data", "-h", "127.0.0.1", "-p", str(port),
+                              "-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off",
+                              "-c", "full_page_writes=off", "-c", f"max_connections={PG_MAX_CONNECTIONS}",
+                              "-c", "huge_pages=off", "-c", "autovacuum=off", "-c", "jit=off",
+                              "-c", "wal_level=minimal", "-c", "max_wal_senders=0"]
+            with log_path.open("a") as server_log:
+                server = subprocess.Popen(pinned(server_cpu, argv), stdout=server_log, stderr=server_log)
+            try:
+                wait_until(server, lambda: postgres_ready(bin_dir, dir, port), "postgres")
+                break
+            except SystemExit:
+                stop_postgres(server)
+                if attempt == 4:
+                    log(log_path.read_text())
+                    raise
+        try:
+            raise_fd_limit()
+            conninfo = (f"host=127.0.0.1 port={port} user={PG_USER} dbname=postgres sslmode=disable "
+                        "gssencmode=disable")
+            for count in counts:
+                argv = [a.replace("{conninfo}", conninfo).replace("{connections}", str(count)) for a in args.argv]
+                status = subprocess.run(pinned(client_cpu, argv)).returncode
+                if status != 0:
+                    fail(f"{args.argv[0]} with {count} connections exited with status {status}")
+        finally:
+            stop_postgres(server)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -363,13 +485,17 @@ def main():
     n.add_argument("--impl", required=True)
     d = modes.add_parser("dnsmasq", help="a resolver against dnsmasq")
     d.add_argument("--impl", required=True)
-    for p in (s, n, d):
-        p.add_argument("argv", nargs="+", help="the program under test, after --")
+    p = modes.add_parser("postgres", help="a libpq client against PostgreSQL")
+    p.add_argument("--impl", required=True)
+    p.add_argument("--connections", default="10,100,1000",
+                   help="comma-separated connection counts, one client run each (default 10,100,1000)")
+    for m in (s, n, d, p):
+        m.add_argument("argv", nargs="+", help="the program under test, after --")
     args = parser.parse_args()
     for tool in ("taskset", "wrk") if args.mode == "serve" else ("taskset",):
         if shutil.which(tool) is None:
             fail(f"{tool} is not installed")
-    {"serve": serve, "nginx": nginx, "dnsmasq": dnsmasq}[args.mode](args)
+    {"serve": serve, "nginx": nginx, "dnsmasq": dnsmasq, "postgres": postgres}[args.mode](args)
 
 
 if __name__ == "__main__":
