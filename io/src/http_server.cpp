@@ -23,7 +23,9 @@
 #include <http_parser.h>
 #include <strings.h>
 
+#include <charconv>
 #include <exception>
+#include <string_view>
 
 #include <tendril/error.hpp>
 #include <tendril/io/socket.hpp>
@@ -118,29 +120,42 @@ const http_parser_settings parser_settings = [] {
   return s;
 }();
 
+template <class Number>
+void append_number(std::string& out, Number n) {
+  char digits[24];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
+}
+
 // append_response(out, response, p, head) serialises a response to the
-// request `p` just parsed.
+// request `p` just parsed, in one allocation at most (most often none: the
+// connection's `out` keeps its capacity from one response to the next).
 void append_response(std::string& out, const server_response& response, const http_parser& p, bool keep_alive,
                      bool head) {
-  out += p.http_minor == 0 && p.http_major == 1 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  out += std::to_string(response.status);
-  out += ' ';
-  out += http_status_str(static_cast<http_status>(response.status));
-  out += "\r\nContent-Length: ";
-  out += std::to_string(response.body.size());
-  out += "\r\n";
+  using namespace std::string_view_literals;
+  const std::string_view reason = http_status_str(static_cast<http_status>(response.status));
+  const bool http_1_0 = p.http_minor == 0 && p.http_major == 1;
+  std::size_t size = 80 + reason.size() + (head ? 0 : response.body.size());
+  for (const auto& [name, value] : response.headers) size += name.size() + value.size() + 4;
+  out.reserve(out.size() + size);
+  out.append(http_1_0 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv);
+  append_number(out, response.status);
+  out.push_back(' ');
+  out.append(reason);
+  out.append("\r\nContent-Length: "sv);
+  append_number(out, response.body.size());
+  out.append("\r\n"sv);
   if (!keep_alive)
-    out += "Connection: close\r\n";
+    out.append("Connection: close\r\n"sv);
   else if (p.http_minor == 0)
-    out += "Connection: keep-alive\r\n";
+    out.append("Connection: keep-alive\r\n"sv);
   for (const auto& [name, value] : response.headers) {
-    out += name;
-    out += ": ";
-    out += value;
-    out += "\r\n";
+    out.append(name);
+    out.append(": "sv);
+    out.append(value);
+    out.append("\r\n"sv);
   }
-  out += "\r\n";
-  if (!head) out += response.body;
+  out.append("\r\n"sv);
+  if (!head) out.append(response.body);
 }
 
 void send_error(socket& connection, int status, const http_parser& p) {
