@@ -102,13 +102,7 @@ void timer::stop() noexcept {
 void timer::set_idle(bool idle) noexcept {
   if (loop_ == nullptr || idle == idle_) return;
   idle_ = idle;
-  if (idle) {
-    ev_unref(loop_->loop_);
-    --loop_->armed_;
-  } else {
-    ev_ref(loop_->loop_);
-    ++loop_->armed_;
-  }
+  loop_->count_armed(!idle);
 }
 
 io_watcher::io_watcher(callback cb, void* context) noexcept : callback_(cb), context_(context) {
@@ -146,13 +140,7 @@ void io_watcher::stop() noexcept {
 void io_watcher::set_idle(bool idle) noexcept {
   if (loop_ == nullptr || idle == idle_) return;
   idle_ = idle;
-  if (idle) {
-    ev_unref(loop_->loop_);
-    --loop_->armed_;
-  } else {
-    ev_ref(loop_->loop_);
-    ++loop_->armed_;
-  }
+  loop_->count_armed(!idle);
 }
 
 signal_watcher::signal_watcher(callback cb, void* context) noexcept : callback_(cb), context_(context) {
@@ -214,6 +202,16 @@ event_loop::~event_loop() {
 bool event_loop::run_once(bool may_block) noexcept {
   int alive = ev_run(loop_, may_block ? EVRUN_ONCE : EVRUN_NOWAIT);
   return alive != 0 || keep_alive_ > 0;
+}
+
+void event_loop::count_armed(bool counted) noexcept {
+  if (counted) {
+    ev_ref(loop_);
+    ++armed_;
+  } else {
+    ev_unref(loop_);
+    --armed_;
+  }
 }
 
 void event_loop::notify() noexcept { ev_async_send(loop_, as_async(async_)); }

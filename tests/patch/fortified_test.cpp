@@ -37,22 +37,11 @@ using tendril::testing::hub_check;
 volatile std::size_t one = 1;
 volatile nfds_t one_fd = 1;
 
-// A reader fiber runs `read_one` (which must return the byte it read); a
-// writer fiber, started after it, writes 'x'.
+// read_after_write(p, read_one): wait_then_write, with a waiting call that
+// returns the byte it read.
 template <class Read>
 void read_after_write(fd_pair& p, Read&& read_one) {
-  std::vector<std::string> order;
-  task<void> reader = spawn([&] {
-    order.push_back("reading");
-    CHECK(read_one() == 'x');
-    order.push_back("read");
-  });
-  task<void> writer = spawn([&] {
-    order.push_back("writing");
-    CHECK(::write(p.second, "x", 1) == 1);
-  });
-  tendril::joinall({reader, writer});
-  CHECK(order == std::vector<std::string>{"reading", "writing", "read"});
+  tendril::testing::wait_then_write(p, [&] { CHECK(read_one() == 'x'); });
 }
 
 }  // namespace

@@ -29,24 +29,7 @@ using tendril::task;
 using tendril::testing::fd_leak_check;
 using tendril::testing::fd_pair;
 using tendril::testing::hub_check;
-
-// A waiter fiber runs `wait` (which must report fd `p.first` readable); a
-// writer fiber, started after it, writes one byte.
-template <class Wait>
-void wait_then_write(fd_pair& p, Wait&& wait) {
-  std::vector<std::string> order;
-  task<void> waiter = spawn([&] {
-    order.push_back("waiting");
-    wait();
-    order.push_back("ready");
-  });
-  task<void> writer = spawn([&] {
-    order.push_back("writing");
-    CHECK(::write(p.second, "x", 1) == 1);
-  });
-  tendril::joinall({waiter, writer});
-  CHECK(order == std::vector<std::string>{"waiting", "writing", "ready"});
-}
+using tendril::testing::wait_then_write;
 
 }  // namespace
 

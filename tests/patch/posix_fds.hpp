@@ -8,9 +8,12 @@
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
+#include <tendril/hub/join.hpp>
+#include <tendril/hub/task.hpp>
 #include <tendril/patch.hpp>
 
 namespace tendril::testing {
@@ -39,6 +42,27 @@ struct fd_pair {
     if (second >= 0) ::close(second);
   }
 };
+
+/// wait_then_write(p, wait) runs `wait` in a fiber, which must come back
+/// once p.first has a byte to read, and in a fiber started after it writes
+/// 'x' to p.second. The recorded order proves that the waiting call parked
+/// its fiber rather than blocking the thread (blocked, the writer could
+/// never have run, and the test would hang).
+template <class Wait>
+void wait_then_write(fd_pair& p, Wait&& wait) {
+  std::vector<std::string> order;
+  task<void> waiter = spawn([&] {
+    order.push_back("waiting");
+    wait();
+    order.push_back("ready");
+  });
+  task<void> writer = spawn([&] {
+    order.push_back("writing");
+    CHECK(::write(p.second, "x", 1) == 1);
+  });
+  tendril::joinall({waiter, writer});
+  CHECK(order == std::vector<std::string>{"waiting", "writing", "ready"});
+}
 
 /// user_flags(fd) is F_GETFL as the user sees it; real_flags(fd) as the
 /// kernel has it.

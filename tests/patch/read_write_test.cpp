@@ -34,23 +34,16 @@ using tendril::testing::hub_check;
 using tendril::testing::read_exactly;
 using tendril::testing::real_flags;
 using tendril::testing::user_flags;
+using tendril::testing::wait_then_write;
 
 // A reader parks in read(); the writer, started after it, writes.
 void reader_then_writer(fd_pair::kind k) {
   fd_pair p(k);
-  std::vector<std::string> order;
-  task<void> reader = spawn([&] {
-    order.push_back("reading");
+  wait_then_write(p, [&] {
     char c = 0;
     CHECK(::read(p.first, &c, 1) == 1);
-    order.push_back(std::string("read ") + c);
+    CHECK(c == 'x');
   });
-  task<void> writer = spawn([&] {
-    order.push_back("writing");
-    CHECK(::write(p.second, "x", 1) == 1);
-  });
-  tendril::joinall({reader, writer});
-  CHECK(order == std::vector<std::string>{"reading", "writing", "read x"});
 }
 
 }  // namespace

@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <fstream>
 #include <string>
 #include <thread>
 
@@ -18,6 +17,7 @@
 #include <tendril/hub/task.hpp>
 #include <tendril/patch.hpp>
 
+#include "patch/plain_thread.hpp"
 #include "patch/posix_fds.hpp"
 #include "support/fd_count.hpp"
 #include "support/hub_fixture.hpp"
@@ -29,21 +29,13 @@ using tendril::task;
 using tendril::testing::fd_leak_check;
 using tendril::testing::fd_pair;
 using tendril::testing::hub_check;
-
-// thread_state(tid) is the state letter of a thread of this process
-// ('R' running, 'S' asleep in the kernel, ...), from /proc.
-char thread_state(long tid) {
-  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  std::size_t paren = text.rfind(')');
-  return paren != std::string::npos && paren + 2 < text.size() ? text[paren + 2] : '?';
-}
+using tendril::testing::wait_until_asleep;
 
 // A thread that writes one byte to `fd` once thread `tid` sleeps in the
 // kernel; `written` is what its write returned.
-std::thread write_when_asleep(long tid, int fd, ssize_t& written) {
+std::thread write_when_asleep(pid_t tid, int fd, ssize_t& written) {
   return std::thread([tid, fd, &written] {
-    while (thread_state(tid) != 'S') std::this_thread::yield();
+    wait_until_asleep(tid);
     written = tendril::patch::original::write(fd, "x", 1);
   });
 }
@@ -109,7 +101,7 @@ TEST_CASE(
   tendril::joinall({reader, writer});
   REQUIRE((tendril::testing::real_flags(p.first) & O_NONBLOCK) != 0);
   // A thread without a hub reads as from a blocking pipe: no EAGAIN.
-  long tid = 0;
+  pid_t tid = 0;
   ssize_t got = 0;
   int error = 0;
   std::atomic<bool> started{false};
@@ -121,7 +113,7 @@ TEST_CASE(
     error = errno;
   });
   while (!started) std::this_thread::yield();
-  while (thread_state(tid) != 'S') std::this_thread::yield();
+  wait_until_asleep(tid);
   REQUIRE(tendril::patch::original::write(p.second, "y", 1) == 1);
   plain.join();
   CHECK(got == 1);

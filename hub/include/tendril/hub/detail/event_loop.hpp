@@ -170,6 +170,9 @@ class event_loop {
   friend class timer;
   friend class io_watcher;
   friend class signal_watcher;
+  /// count_armed(counted): an armed watcher starts (true) or stops (false,
+  /// idle) keeping the loop alive and counting in armed_watchers().
+  void count_armed(bool counted) noexcept;
   struct ::ev_loop* loop_;
   alignas(8) unsigned char async_[64];  // ev_async, checked in event_loop.cpp
   void (*on_notify_)(void*) noexcept;
