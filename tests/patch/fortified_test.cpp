@@ -37,10 +37,10 @@ using tendril::testing::hub_check;
 volatile std::size_t one = 1;
 volatile nfds_t one_fd = 1;
 
-// read_after_write(p, read_one): wait_then_write, with a waiting call that
+// read_byte_after_write(p, read_one): wait_then_write, with a waiting call that
 // returns the byte it read.
 template <class Read>
-void read_after_write(fd_pair& p, Read&& read_one) {
+void read_byte_after_write(fd_pair& p, Read&& read_one) {
   tendril::testing::wait_then_write(p, [&] { CHECK(read_one() == 'x'); });
 }
 
@@ -51,7 +51,7 @@ TEST_CASE("fortified read parks the fiber (__read_chk)") {
   hub_check check;
   fd_leak_check fds;
   fd_pair p(fd_pair::pipe);
-  read_after_write(p, [&] {
+  read_byte_after_write(p, [&] {
     char buf[8] = {};
     CHECK(::read(p.first, buf, one) == 1);
     return buf[0];
@@ -63,12 +63,12 @@ TEST_CASE("fortified recv and recvfrom park the fiber (__recv_chk, __recvfrom_ch
   hub_check check;
   fd_leak_check fds;
   fd_pair p(fd_pair::socketpair);
-  read_after_write(p, [&] {
+  read_byte_after_write(p, [&] {
     char buf[8] = {};
     CHECK(::recv(p.first, buf, one, 0) == 1);
     return buf[0];
   });
-  read_after_write(p, [&] {
+  read_byte_after_write(p, [&] {
     char buf[8] = {};
     CHECK(::recvfrom(p.first, buf, one, 0, nullptr, nullptr) == 1);
     return buf[0];
@@ -80,14 +80,14 @@ TEST_CASE("fortified poll and ppoll park the fiber (__poll_chk, __ppoll_chk)") {
   hub_check check;
   fd_leak_check fds;
   fd_pair p(fd_pair::pipe);
-  read_after_write(p, [&] {
+  read_byte_after_write(p, [&] {
     pollfd polled[1] = {{p.first, POLLIN, 0}};
     CHECK(::poll(polled, one_fd, -1) == 1);
     char c = 0;
     CHECK(::read(p.first, &c, 1) == 1);
     return c;
   });
-  read_after_write(p, [&] {
+  read_byte_after_write(p, [&] {
     pollfd polled[1] = {{p.first, POLLIN, 0}};
     CHECK(::ppoll(polled, one_fd, nullptr, nullptr) == 1);
     char c = 0;

@@ -64,6 +64,17 @@ void wait_then_write(fd_pair& p, Wait&& wait) {
   CHECK(order == std::vector<std::string>{"waiting", "writing", "ready"});
 }
 
+/// read_after_write(p) is wait_then_write with a plain read() of the byte:
+/// a cooperative read, which also leaves p.first non-blocking for
+/// patch's waits.
+inline void read_after_write(fd_pair& p) {
+  wait_then_write(p, [&] {
+    char c = 0;
+    CHECK(::read(p.first, &c, 1) == 1);
+    CHECK(c == 'x');
+  });
+}
+
 /// user_flags(fd) is F_GETFL as the user sees it; real_flags(fd) as the
 /// kernel has it.
 inline int user_flags(int fd) { return ::fcntl(fd, F_GETFL); }

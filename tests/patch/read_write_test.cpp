@@ -31,19 +31,15 @@ using tendril::task;
 using tendril::testing::fd_leak_check;
 using tendril::testing::fd_pair;
 using tendril::testing::hub_check;
+using tendril::testing::read_after_write;
 using tendril::testing::read_exactly;
 using tendril::testing::real_flags;
 using tendril::testing::user_flags;
-using tendril::testing::wait_then_write;
 
 // A reader parks in read(); the writer, started after it, writes.
 void reader_then_writer(fd_pair::kind k) {
   fd_pair p(k);
-  wait_then_write(p, [&] {
-    char c = 0;
-    CHECK(::read(p.first, &c, 1) == 1);
-    CHECK(c == 'x');
-  });
+  read_after_write(p);
 }
 
 }  // namespace
@@ -106,12 +102,7 @@ TEST_CASE("a user who set O_NONBLOCK gets EAGAIN, and F_GETFL shows exactly the 
   fd_leak_check fds;
   fd_pair p(fd_pair::pipe);
   // A cooperative read makes the pipe non-blocking for patch's waits...
-  task<void> reader = spawn([&] {
-    char c;
-    CHECK(::read(p.first, &c, 1) == 1);
-  });
-  task<void> writer = spawn([&] { CHECK(::write(p.second, "x", 1) == 1); });
-  tendril::joinall({reader, writer});
+  read_after_write(p);
   CHECK((real_flags(p.first) & O_NONBLOCK) != 0);
   // ...which the user does not see.
   CHECK((user_flags(p.first) & O_NONBLOCK) == 0);
@@ -259,12 +250,7 @@ TEST_CASE("an fd closed behind patch's back and reused is recognised as a new fi
   hub_check check;
   fd_leak_check fds;
   fd_pair p(fd_pair::pipe);
-  task<void> reader = spawn([&] {
-    char c;
-    CHECK(::read(p.first, &c, 1) == 1);
-  });
-  task<void> writer = spawn([&] { CHECK(::write(p.second, "x", 1) == 1); });
-  tendril::joinall({reader, writer});
+  read_after_write(p);
   int number = p.first;
   // Closed by a raw system call, as code patch cannot see would, then the
   // number reused by a pipe the user made non-blocking with the raw call too.

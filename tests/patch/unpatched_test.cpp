@@ -29,6 +29,7 @@ using tendril::task;
 using tendril::testing::fd_leak_check;
 using tendril::testing::fd_pair;
 using tendril::testing::hub_check;
+using tendril::testing::read_after_write;
 using tendril::testing::wait_until_asleep;
 
 // A thread that writes one byte to `fd` once thread `tid` sleeps in the
@@ -93,12 +94,7 @@ TEST_CASE(
   fd_leak_check fds;
   fd_pair p(fd_pair::pipe);
   // A fiber's read makes the pipe non-blocking for patch's waits.
-  task<void> reader = spawn([&] {
-    char c;
-    CHECK(::read(p.first, &c, 1) == 1);
-  });
-  task<void> writer = spawn([&] { CHECK(::write(p.second, "x", 1) == 1); });
-  tendril::joinall({reader, writer});
+  read_after_write(p);
   REQUIRE((tendril::testing::real_flags(p.first) & O_NONBLOCK) != 0);
   // A thread without a hub reads as from a blocking pipe: no EAGAIN.
   pid_t tid = 0;
