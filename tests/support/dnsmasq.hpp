@@ -32,6 +32,8 @@
 #include <string>
 #include <vector>
 
+#include "support/scratch.hpp"
+
 extern char** environ;
 
 namespace tendril::testing {
@@ -42,9 +44,6 @@ class dnsmasq {
   /// and returns once it answers. Errors: std::runtime_error with dnsmasq's
   /// log when it does not start (after a few ports were tried).
   explicit dnsmasq(const std::vector<std::string>& records) {
-    char dir[] = "/tmp/tendril-dnsmasq-XXXXXX";
-    if (::mkdtemp(dir) == nullptr) throw std::runtime_error("dnsmasq: mkdtemp failed");
-    dir_ = dir;
     std::ofstream config(file("dnsmasq.conf"));
     config << "host-record=ready.test,127.0.0.1\n";
     for (const std::string& line : records) config << line << '\n';
@@ -55,15 +54,11 @@ class dnsmasq {
       log = read_log();
       stop();
     }
-    remove_files();
     throw std::runtime_error("dnsmasq did not start; its log:\n" + log);
   }
   dnsmasq(const dnsmasq&) = delete;
   dnsmasq& operator=(const dnsmasq&) = delete;
-  ~dnsmasq() {
-    stop();
-    remove_files();
-  }
+  ~dnsmasq() { stop(); }
 
   /// port() is the UDP (and TCP) port it listens on, on 127.0.0.1.
   std::uint16_t port() const noexcept { return port_; }
@@ -71,25 +66,17 @@ class dnsmasq {
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
  private:
-  std::string file(const char* name) const { return dir_ + "/" + name; }
+  std::string file(const char* name) const { return dir_.file(name); }
 
   // free_port() is a port free for both UDP and TCP on 127.0.0.1 a moment
   // ago. Another process may take it before dnsmasq binds it: the
   // constructor then tries another.
   static std::uint16_t free_port() {
-    int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof addr;
-    if (udp < 0 || ::bind(udp, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(udp, reinterpret_cast<sockaddr*>(&addr), &length) != 0)
-      throw std::runtime_error("dnsmasq: cannot find a free port");
-    int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const bool tcp_free = tcp >= 0 && ::bind(tcp, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(tcp);
-    ::close(udp);
-    return tcp_free ? ntohs(addr.sin_port) : free_port();
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      std::uint16_t port = bound_loopback_port(SOCK_DGRAM);
+      if (port != 0 && bound_loopback_port(SOCK_STREAM, port) == port) return port;
+    }
+    throw std::runtime_error("dnsmasq: cannot find a port free for UDP and TCP");
   }
 
   bool start(std::uint16_t port) {
@@ -175,15 +162,7 @@ class dnsmasq {
     return text;
   }
 
-  void remove_files() noexcept {
-    if (dir_.empty()) return;
-    for (const char* name : {"dnsmasq.conf", "dnsmasq.pid", "dnsmasq.log", "dnsmasq.out"})
-      ::unlink(file(name).c_str());
-    ::rmdir(dir_.c_str());
-    dir_.clear();
-  }
-
-  std::string dir_;
+  scratch_dir dir_{"dnsmasq"};  // first: removed after the server has stopped
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
 };

@@ -38,6 +38,8 @@
 #include <string_view>
 #include <vector>
 
+#include "support/scratch.hpp"
+
 extern char** environ;
 
 namespace tendril::testing {
@@ -57,34 +59,23 @@ class nginx {
   /// connections. Errors: std::runtime_error with nginx's error log (or
   /// openssl's output) when it does not start (after a few ports were tried).
   explicit nginx(const nginx_options& options) {
-    char dir[] = "/tmp/tendril-nginx-XXXXXX";
-    if (::mkdtemp(dir) == nullptr) throw std::runtime_error("nginx: mkdtemp failed");
-    dir_ = dir;
-    try {
-      std::filesystem::create_directory(www());
-      if (options.tls) make_certificate();
-      std::string log;
-      for (int attempt = 0; attempt < 5; ++attempt) {
-        port_ = free_port();
-        tls_port_ = 0;
-        while (options.tls && (tls_port_ == 0 || tls_port_ == port_)) tls_port_ = free_port();
-        write_config(options);
-        if (start() && wait_until_ready()) return;
-        log = read(file("error.log")) + read(file("nginx.out"));
-        stop();
-      }
-      throw std::runtime_error("nginx did not start; its log:\n" + log);
-    } catch (...) {
-      remove_files();
-      throw;
+    std::filesystem::create_directory(www());
+    if (options.tls) make_certificate();
+    std::string log;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      port_ = free_tcp_port("nginx");
+      tls_port_ = 0;
+      while (options.tls && (tls_port_ == 0 || tls_port_ == port_)) tls_port_ = free_tcp_port("nginx");
+      write_config(options);
+      if (start() && wait_until_ready()) return;
+      log = read(file("error.log")) + read(file("nginx.out"));
+      stop();
     }
+    throw std::runtime_error("nginx did not start; its log:\n" + log);
   }
   nginx(const nginx&) = delete;
   nginx& operator=(const nginx&) = delete;
-  ~nginx() {
-    stop();
-    remove_files();
-  }
+  ~nginx() { stop(); }
 
   /// port() is its plain HTTP port on 127.0.0.1; tls_port() its HTTPS one (0 without tls).
   std::uint16_t port() const noexcept { return port_; }
@@ -97,33 +88,18 @@ class nginx {
     return "https://127.0.0.1:" + std::to_string(tls_port_) + std::string(path);
   }
   /// www() is the document root.
-  std::filesystem::path www() const { return std::filesystem::path(dir_) / "www"; }
+  std::filesystem::path www() const { return std::filesystem::path(dir_.path()) / "www"; }
   /// cert_file() is the server's self-signed certificate (PEM), to trust.
   std::string cert_file() const { return file("cert.pem"); }
   /// error_log() is what nginx has logged so far.
   std::string error_log() const { return read(file("error.log")); }
 
  private:
-  std::string file(const char* name) const { return dir_ + "/" + name; }
+  std::string file(const char* name) const { return dir_.file(name); }
 
   static std::string read(const std::string& path) {
     std::ifstream in(path);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-
-  // free_port() is a TCP port free on 127.0.0.1 a moment ago. Another
-  // process may take it before nginx binds it: the constructor then retries.
-  static std::uint16_t free_port() {
-    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof addr;
-    const bool ok = s >= 0 && ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                    ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &length) == 0;
-    if (s >= 0) ::close(s);
-    if (!ok) throw std::runtime_error("nginx: cannot find a free port");
-    return ntohs(addr.sin_port);
   }
 
   // run(args, output) runs a program to its end, its output appended to
@@ -192,7 +168,7 @@ class nginx {
 
   bool start() {
     // -e: the compiled-in error log is opened before the config is read.
-    return run({"/usr/sbin/nginx", "-p", dir_, "-c", file("nginx.conf"), "-e", file("error.log"), "-g",
+    return run({"/usr/sbin/nginx", "-p", dir_.path(), "-c", file("nginx.conf"), "-e", file("error.log"), "-g",
                 "daemon off;"},
                file("nginx.out"), &pid_);
   }
@@ -233,14 +209,7 @@ class nginx {
     pid_ = -1;
   }
 
-  void remove_files() noexcept {
-    if (dir_.empty()) return;
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-    dir_.clear();
-  }
-
-  std::string dir_;
+  scratch_dir dir_{"nginx"};  // first: removed after the server has stopped
   std::uint16_t port_ = 0;
   std::uint16_t tls_port_ = 0;
   pid_t pid_ = -1;

@@ -51,6 +51,8 @@
 #include <system_error>
 #include <vector>
 
+#include "support/scratch.hpp"
+
 extern char** environ;
 
 namespace tendril::testing {
@@ -63,31 +65,24 @@ class postgres {
   /// initdb's output or the server's log when it does not start (after a few
   /// ports were tried), or when run as root without a `postgres` user.
   postgres() {
-    char dir[] = "/tmp/tendril-postgres-XXXXXX";
-    if (::mkdtemp(dir) == nullptr) throw std::runtime_error("postgres: mkdtemp failed");
-    dir_ = dir;
     try {
       bin_ = find_bin_dir();
       if (::geteuid() == 0) run_as_postgres_user();
       make_cluster();
       for (int attempt = 0; attempt < 5; ++attempt) {
-        port_ = free_port();
+        port_ = free_tcp_port("postgres");
         if (start() && wait_until_ready()) return;
         stop();
       }
       throw std::runtime_error("postgres did not start; its log:\n" + log());
     } catch (...) {
       stop();
-      remove_files();
       throw;
     }
   }
   postgres(const postgres&) = delete;
   postgres& operator=(const postgres&) = delete;
-  ~postgres() {
-    stop();
-    remove_files();
-  }
+  ~postgres() { stop(); }
 
   /// port() is its TCP port on 127.0.0.1 (and its Unix socket's number).
   std::uint16_t port() const noexcept { return port_; }
@@ -104,12 +99,12 @@ class postgres {
   }
   /// socket_dir() is the directory of its Unix socket (.s.PGSQL.<port>), as
   /// libpq's host= takes it.
-  const std::string& socket_dir() const noexcept { return dir_; }
+  const std::string& socket_dir() const noexcept { return dir_.path(); }
   /// log() is what initdb and the server have printed so far.
   std::string log() const { return read(file("initdb.log")) + read(file("postgres.log")); }
 
  private:
-  std::string file(const char* name) const { return dir_ + "/" + name; }
+  std::string file(const char* name) const { return dir_.file(name); }
 
   static std::string read(const std::string& path) {
     std::ifstream in(path);
@@ -145,8 +140,8 @@ class postgres {
       throw std::runtime_error(
           "postgres: as root, the server runs as the `postgres` user, and there is none (Debian's "
           "postgresql package makes it)");
-    if (::chown(dir_.c_str(), account->pw_uid, account->pw_gid) != 0)
-      throw std::runtime_error("postgres: cannot give " + dir_ + " to the postgres user");
+    if (::chown(dir_.path().c_str(), account->pw_uid, account->pw_gid) != 0)
+      throw std::runtime_error("postgres: cannot give " + dir_.path() + " to the postgres user");
     as_server_user_ = {"/usr/bin/setpriv", "--reuid=" + std::to_string(account->pw_uid),
                        "--regid=" + std::to_string(account->pw_gid), "--clear-groups", "--"};
   }
@@ -218,7 +213,7 @@ class postgres {
     return run(server_command("postgres", {"-D", file("data"),
                                            "-h", "127.0.0.1",
                                            "-p", std::to_string(port_),
-                                           "-k", dir_,
+                                           "-k", dir_.path(),
                                            "-c", "fsync=off",
                                            "-c", "synchronous_commit=off",
                                            "-c", "full_page_writes=off",
@@ -230,22 +225,6 @@ class postgres {
                                            "-c", "wal_level=minimal",
                                            "-c", "max_wal_senders=0"}),
                file("postgres.log"), &pid_);
-  }
-
-  // free_port() is a TCP port free on 127.0.0.1 a moment ago. Another
-  // process may take it before postgres binds it: the constructor then
-  // retries.
-  static std::uint16_t free_port() {
-    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof addr;
-    const bool ok = s >= 0 && ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                    ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &length) == 0;
-    if (s >= 0) ::close(s);
-    if (!ok) throw std::runtime_error("postgres: cannot find a free port");
-    return ntohs(addr.sin_port);
   }
 
   // says_ready() is true once the server's postmaster.pid says "ready" on
@@ -311,14 +290,7 @@ class postgres {
     pid_ = -1;
   }
 
-  void remove_files() noexcept {
-    if (dir_.empty()) return;
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-    dir_.clear();
-  }
-
-  std::string dir_;
+  scratch_dir dir_{"postgres"};  // first: removed after the server has stopped
   std::string bin_;
   std::vector<std::string> as_server_user_;  // empty unless run as root
   std::uint16_t port_ = 0;

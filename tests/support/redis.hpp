@@ -37,6 +37,8 @@
 #include <system_error>
 #include <vector>
 
+#include "support/scratch.hpp"
+
 extern char** environ;
 
 namespace tendril::testing {
@@ -47,26 +49,15 @@ class redis {
   /// 15 ms). Errors: std::runtime_error with its log when it does not start
   /// (after a few ports were tried).
   redis() {
-    char dir[] = "/tmp/tendril-redis-XXXXXX";
-    if (::mkdtemp(dir) == nullptr) throw std::runtime_error("redis: mkdtemp failed");
-    dir_ = dir;
-    try {
-      for (int attempt = 0; attempt < 5; ++attempt) {
-        if (start(free_port()) && wait_until_ready()) return;
-        stop();
-      }
-      throw std::runtime_error("redis did not start; its log:\n" + log());
-    } catch (...) {
-      remove_files();
-      throw;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (start(free_tcp_port("redis")) && wait_until_ready()) return;
+      stop();
     }
+    throw std::runtime_error("redis did not start; its log:\n" + log());
   }
   redis(const redis&) = delete;
   redis& operator=(const redis&) = delete;
-  ~redis() {
-    stop();
-    remove_files();
-  }
+  ~redis() { stop(); }
 
   /// port() is its TCP port on 127.0.0.1; host() is "127.0.0.1".
   std::uint16_t port() const noexcept { return port_; }
@@ -78,22 +69,7 @@ class redis {
   }
 
  private:
-  std::string file(const char* name) const { return dir_ + "/" + name; }
-
-  // free_port() is a TCP port free on 127.0.0.1 a moment ago. Another
-  // process may take it before redis binds it: the constructor then retries.
-  static std::uint16_t free_port() {
-    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof addr;
-    const bool ok = s >= 0 && ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                    ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &length) == 0;
-    if (s >= 0) ::close(s);
-    if (!ok) throw std::runtime_error("redis: cannot find a free port");
-    return ntohs(addr.sin_port);
-  }
+  std::string file(const char* name) const { return dir_.file(name); }
 
   // write_config() writes the server's own config file. Debian's
   // /etc/redis/redis.conf is not read: its pid file, log file and directory
@@ -104,7 +80,7 @@ class redis {
            << "port " << port_ << "\n"
            << "save \"\"\n"  // no RDB snapshots, not even at shutdown
            << "appendonly no\n"
-           << "dir " << dir_ << "\n"
+           << "dir " << dir_.path() << "\n"
            << "daemonize no\n"
            // Redis acts on SIGTERM and on a blocking command's timeout (BLPOP
            // q 0.2) in its cron, run `hz` times a second: at 100 instead of
@@ -207,14 +183,7 @@ class redis {
     pid_ = -1;
   }
 
-  void remove_files() noexcept {
-    if (dir_.empty()) return;
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-    dir_.clear();
-  }
-
-  std::string dir_;
+  scratch_dir dir_{"redis"};  // first: removed after the server has stopped
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
 };
