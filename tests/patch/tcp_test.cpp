@@ -1,15 +1,18 @@
 // Plain POSIX TCP over loopback between two fibers of one thread: blocking
 // connect, accept, read, write, send/recv (MSG_WAITALL), sendmsg/recvmsg,
 // and a refused connect, whose error comes through SO_ERROR as the
-// kernel's blocking connect reports it.
+// kernel's blocking connect reports it; and a Unix stream connect to a full
+// listener, which waits for an accept or until SO_SNDTIMEO passes.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -175,4 +178,86 @@ TEST_CASE("a blocking connect to a port nobody listens on fails with ECONNREFUSE
   });
   client.join();
   CHECK(client.successful());
+}
+
+// A Unix stream listener whose backlog (0) one connection fills: a second
+// blocking connect then waits for the listener to accept, as the kernel's
+// does, which makes the wait deterministic.
+struct full_unix_listener {
+  int fd = -1;
+  int first_client = -1;
+  sockaddr_un address{};
+  socklen_t length = 0;
+  full_unix_listener() {
+    fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    address.sun_family = AF_UNIX;
+    length = sizeof(sa_family_t);  // autobind: an abstract name of the kernel's choosing
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0);
+    length = sizeof address;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    REQUIRE(::listen(fd, 0) == 0);
+    first_client = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(::connect(first_client, addr(), length) == 0);
+  }
+  full_unix_listener(const full_unix_listener&) = delete;
+  full_unix_listener& operator=(const full_unix_listener&) = delete;
+  ~full_unix_listener() {
+    ::close(first_client);
+    ::close(fd);
+  }
+  const sockaddr* addr() const { return reinterpret_cast<const sockaddr*>(&address); }
+};
+
+TEST_CASE("a blocking connect to a full listener parks until the listener accepts") {
+  tendril::patch_all();
+  hub_check check;
+  fd_leak_check fds;
+  full_unix_listener l;
+  std::vector<std::string> order;
+  task<void> client = spawn([&] {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    order.push_back("connecting");
+    CHECK(::connect(fd, l.addr(), l.length) == 0);
+    order.push_back("connected");
+    ::close(fd);
+  });
+  task<void> server = spawn([&] {
+    order.push_back("accepting");
+    int accepted = ::accept(l.fd, nullptr, nullptr);  // the first client's: room for the second
+    CHECK(accepted >= 0);
+    ::close(accepted);
+    accepted = ::accept(l.fd, nullptr, nullptr);  // the second's, once its connect is through
+    CHECK(accepted >= 0);
+    ::close(accepted);
+  });
+  tendril::joinall({client, server});
+  CHECK(client.successful());
+  CHECK(server.successful());
+  CHECK(order == std::vector<std::string>{"connecting", "accepting", "connected"});
+}
+
+TEST_CASE("SO_SNDTIMEO bounds a blocking connect, which fails with EAGAIN while the other fibers run") {
+  tendril::patch_all();
+  hub_check check;
+  fd_leak_check fds;
+  full_unix_listener l;
+  std::vector<std::string> order;
+  task<void> client = spawn([&] {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    timeval timeout{0, 20000};  // 20 ms
+    REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout) == 0);
+    order.push_back("connecting");
+    errno = 0;
+    CHECK(::connect(fd, l.addr(), l.length) == -1);
+    CHECK(errno == EAGAIN);  // what the kernel's blocking connect says when SO_SNDTIMEO passes
+    order.push_back("gave up");
+    ::close(fd);
+  });
+  task<void> other = spawn([&] { order.push_back("another fiber ran"); });
+  tendril::joinall({client, other});
+  CHECK(client.successful());
+  CHECK(order == std::vector<std::string>{"connecting", "another fiber ran", "gave up"});
 }
