@@ -1,11 +1,11 @@
 // The multiplexing calls: poll, ppoll, select, pselect, epoll_wait,
 // epoll_pwait and the fortified poll forms.
 //
-// A cooperative call with a non-zero timeout first makes the real call with
-// a zero timeout; if nothing is ready it parks on the hub's watchers for
-// the fds (for epoll, on the epoll fd itself) until one is ready or the
-// timeout passes, then makes the zero-timeout call again for the exact
-// result. A zero timeout never parks.
+// A cooperative call with a non-zero timeout parks on the hub's watchers
+// for the fds (for epoll, on the epoll fd itself) until one is ready or the
+// timeout passes, and makes the real call with a zero timeout for the
+// exact result. poll and ppoll park before they look (see wait_then_check);
+// select, pselect and epoll look first. A zero timeout never parks.
 //
 // Signal masks (ppoll, pselect, epoll_pwait): the mask is applied only
 // during the zero-timeout calls. A signal that the mask unblocks and that
@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 #include <tendril/hub/detail/event_loop.hpp>
 
@@ -44,11 +45,24 @@ clock::time_point deadline_of(const timespec& t) noexcept {
 }
 
 // Waits until `check` (the zero-timeout real call) reports something or
-// `deadline` passes; `interests` says what to wait for in between.
+// `deadline` passes; `interests` says what to wait for in between. With
+// `wait_first` it parks before the first check: a library polls after a
+// read said EAGAIN, so that check would nearly always find nothing (one
+// system call in six of a libpq query), and an fd already ready wakes the
+// fiber at the hub's next poll. Only when every fd asks for events a
+// watcher reports: a hang-up asked for alone would never wake it.
 template <class Check>
-int wait_then_check(const interest_list& interests, clock::time_point deadline, Check&& check) noexcept {
+int wait_then_check(const interest_list& interests, clock::time_point deadline, Check&& check,
+                    bool wait_first = false) noexcept {
   int saved_errno = errno;
   for (;;) {
+    if (std::exchange(wait_first, false)) {
+      wait_status s = wait_for_any(interests.data(), interests.size(), deadline);
+      if (s != wait_status::ready && s != wait_status::timed_out) {
+        errno = status_errno(s);
+        return -1;
+      }
+    }
     int r = check();
     if (r < 0) return r;
     if (r > 0 || clock::now() >= deadline) {
@@ -69,6 +83,7 @@ int cooperative_poll(pollfd* fds, nfds_t n, clock::time_point deadline, const si
     errno = ENOMEM;
     return -1;
   }
+  bool watchable = true;  // every fd asks for something a watcher sees
   for (nfds_t i = 0; i < n; ++i) {
     int events = ((fds[i].events & poll_readable) != 0 ? detail::fd_readable : 0) |
                  ((fds[i].events & poll_writable) != 0 ? detail::fd_writable : 0);
@@ -76,9 +91,12 @@ int cooperative_poll(pollfd* fds, nfds_t n, clock::time_point deadline, const si
     // hang-ups has nothing libev can watch for: the others' wake-ups or the
     // timeout recheck it.
     if (fds[i].fd >= 0 && events != 0) interests.add(fds[i].fd, events);
+    if (fds[i].fd >= 0 && events == 0) watchable = false;
   }
   const timespec zero{0, 0};
-  return wait_then_check(interests, deadline, [&] { return real::ppoll(fds, n, &zero, mask); });
+  return wait_then_check(
+      interests, deadline, [&] { return real::ppoll(fds, n, &zero, mask); },
+      watchable && interests.size() > 0);
 }
 
 struct fd_sets {

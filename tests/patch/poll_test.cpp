@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -201,4 +202,19 @@ TEST_CASE("poll with no fds and a timeout sleeps the fiber, not the thread") {
   task<void> other = spawn([&] { order.push_back(2); });
   tendril::joinall({sleeper, other});
   CHECK(order == std::vector<int>{2, 1});
+}
+
+TEST_CASE("poll reports a hang-up on an fd asked for no events at once, beside an fd that is not ready") {
+  tendril::patch_all();
+  hub_check check;
+  fd_leak_check fds;
+  fd_pair quiet(fd_pair::pipe);
+  fd_pair hung_up(fd_pair::pipe);
+  ::close(std::exchange(hung_up.second, -1));
+  // No watcher can see a hang-up asked for with no events, so this poll
+  // must look before it parks (parked, it would wait forever on `quiet`).
+  pollfd polled[2] = {{quiet.first, POLLIN, 0}, {hung_up.first, 0, 0}};
+  CHECK(::poll(polled, 2, -1) == 1);
+  CHECK(polled[0].revents == 0);
+  CHECK((polled[1].revents & POLLHUP) != 0);
 }
