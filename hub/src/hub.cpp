@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <optional>
 #include <sstream>
 #include <thread>
 
