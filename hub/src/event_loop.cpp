@@ -57,9 +57,9 @@ std::atomic<event_loop*> signal_owners[NSIG];
 
 // seconds_until(deadline) is the libev "after" value for a deadline.
 double seconds_until(clock::time_point deadline) noexcept {
-  clock::duration left = deadline - clock::now();
-  if (left <= clock::duration::zero()) return 0.0;
-  return std::chrono::duration<double>(left).count();
+  clock::time_point now = clock::now();
+  if (deadline <= now) return 0.0;  // before subtracting: a deadline far in the past would overflow
+  return std::chrono::duration<double>(deadline - now).count();
 }
 
 }  // namespace

@@ -40,7 +40,7 @@ struct fiber_record {
   fiber_record(hub* owner, greenlet_state* state, task_state* task) noexcept
       : owner(owner), state(state), task(task) {}
 
-  hub* const owner;
+  hub* owner;              ///< set once; for a task spawned from another thread, when its hub takes it in
   greenlet_state* state;   ///< the fiber (not owned: tasks own theirs, others own themselves)
   task_state* const task;  ///< null for a fiber that is not a task
   fiber_status status = fiber_status::running;  ///< ready iff in the hub's ready queue
@@ -68,13 +68,30 @@ struct fiber_record {
   std::string describe() const;
 };
 
+/// single_writer_counter is a number one thread writes and any thread
+/// reads: the writer's updates are a plain load and store (no locked
+/// instruction; release and acquire cost nothing more on x86), so the hub
+/// publishes its statistics at no cost.
+template <class T>
+class single_writer_counter {
+ public:
+  void add(T delta) noexcept { set(value_.load(std::memory_order_relaxed) + delta); }
+  void sub(T delta) noexcept { set(value_.load(std::memory_order_relaxed) - delta); }
+  void set(T value) noexcept { value_.store(value, std::memory_order_release); }
+  T get() const noexcept { return value_.load(std::memory_order_acquire); }
+
+ private:
+  std::atomic<T> value_{0};
+};
+
 /// record_list is an intrusive FIFO of records through the links `Links`.
 template <list_links fiber_record::*Links>
 class record_list {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
   fiber_record* front() const noexcept { return head_; }
-  std::size_t size() const noexcept { return size_; }
+  /// size() may be read by other threads (hub_ref::stats).
+  std::size_t size() const noexcept { return size_.get(); }
 
   void push_back(fiber_record* r) noexcept {
     (r->*Links).prev = tail_;
@@ -84,7 +101,7 @@ class record_list {
     else
       head_ = r;
     tail_ = r;
-    ++size_;
+    size_.add(1);
   }
 
   fiber_record* pop_front() noexcept {
@@ -104,7 +121,7 @@ class record_list {
     else
       tail_ = l.prev;
     l.prev = l.next = nullptr;
-    --size_;
+    size_.sub(1);
   }
 
   static fiber_record* next(const fiber_record* r) noexcept { return (r->*Links).next; }
@@ -112,7 +129,7 @@ class record_list {
  private:
   fiber_record* head_ = nullptr;
   fiber_record* tail_ = nullptr;
-  std::size_t size_ = 0;
+  single_writer_counter<std::size_t> size_;
 };
 
 }  // namespace tendril::detail

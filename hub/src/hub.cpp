@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -43,6 +44,7 @@
 #include <tendril/fiber/fiber_local.hpp>
 #include <tendril/hub/timeout.hpp>
 
+#include "hub_registry.hpp"
 #include "task_state.hpp"
 #include "timeout_access.hpp"
 
@@ -56,6 +58,14 @@ namespace {
 // how many switches pass between two looks at the clock.
 constexpr clock::duration poll_interval = std::chrono::milliseconds(1);
 constexpr std::uint32_t switches_per_clock_check = 32;
+
+std::atomic<std::uint64_t> last_hub_id{0};
+
+// counts_as_parked(r): a parked `r` counts in hub_stats::parked (a task
+// queued to start is parked only in name; a runtime worker's wait is not a fiber's).
+bool counts_as_parked(const fiber_record* r) noexcept {
+  return !r->reason.awaits_work && (r->task == nullptr || r->task->started);
+}
 
 greenlet main_greenlet_of_thread() {
   greenlet g = greenlet::current();
@@ -131,6 +141,7 @@ hub& hub::create() {
 
 hub::hub()
     : tid_(::gettid()),
+      id_(last_hub_id.fetch_add(1, std::memory_order_relaxed) + 1),
       loop_(std::make_unique<event_loop>(
           [](void* self) noexcept { static_cast<hub*>(self)->drain_remote_wakes(); }, this)),
       greenlet_([this] { main_loop(); }, main_greenlet_of_thread(), {.name = "hub", .stack_size = 0}),
@@ -140,6 +151,7 @@ hub::hub()
   // A handle dropped on another thread queues its greenlet's collection
   // here; wake the loop so it is not left waiting until something else happens.
   set_deferred_release_hook([](void* self) noexcept { static_cast<hub*>(self)->loop_->notify(); }, this);
+  hub_registry::add(this);
 }
 
 void* hub::take_task_block() noexcept {
@@ -237,6 +249,7 @@ void hub::forget(fiber_record* r) noexcept {
   r->deadline_timer.reset();  // while the loop exists
   if (running_ == r) running_ = nullptr;
   if (r->status == fiber_status::ready) ready_.remove(r);
+  if (r->status == fiber_status::parked && counts_as_parked(r)) parked_.sub(1);
   r->status = fiber_status::running;
   all_.remove(r);
 }
@@ -256,6 +269,7 @@ bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point dea
   self->wake_error = nullptr;
   ++self->park_id;
   self->status = fiber_status::parked;
+  if (counts_as_parked(self)) parked_.add(1);
 
   // Undone however suspend() ends: normally, or by an exception a plain
   // greenlet throw_in (an unwinding) raised at this park.
@@ -360,6 +374,7 @@ void hub::suspend(fiber_record* self) {
     target = next->state;
   }
   running_ = next;
+  switches_.add(1);
   try {
     switch_to_state(target);
   } catch (...) {
@@ -383,12 +398,14 @@ void hub::resumed_by_misuse(fiber_record* self) {
 // did not come from the hub.
 void hub::take_back(fiber_record* self) noexcept {
   if (self->status == fiber_status::ready) ready_.remove(self);
+  if (self->status == fiber_status::parked && counts_as_parked(self)) parked_.sub(1);
   self->status = fiber_status::running;
   running_ = self;
 }
 
 void hub::make_ready(fiber_record* r) noexcept {
   if (r->status != fiber_status::parked) return;
+  if (counts_as_parked(r)) parked_.sub(1);
   r->status = fiber_status::ready;
   ready_.push_back(r);
 }
@@ -412,11 +429,26 @@ void hub::notify(int wakes) noexcept {
   unnotified_wakes_.fetch_sub(wakes, std::memory_order_release);
 }
 
+void hub::take_mail(mail&& m) {
+  unnotified_wakes_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(remote_mutex_);
+  mailbox_.push_back(std::move(m));
+  mail_taken_.fetch_add(1, std::memory_order_release);
+}
+
 void hub::drain_remote_wakes() noexcept {
   std::vector<remote_wake> batch;
   {
     std::lock_guard lock(remote_mutex_);
     batch.swap(remote_wakes_);
+    // Mail is handled after the poll, outside libev (a posted function may
+    // spawn, a task taken in gets its greenlet): see handle_mail.
+    if (mail_in_.empty()) {
+      mail_in_.swap(mailbox_);
+    } else {
+      std::move(mailbox_.begin(), mailbox_.end(), std::back_inserter(mail_in_));
+      mailbox_.clear();
+    }
   }
   for (remote_wake& w : batch) {
     wake(w.record, w.park_id, std::move(w.error));
@@ -436,9 +468,22 @@ void hub::timeout_expired(fiber_record* r) noexcept {
 
 void hub::add_task(task_state* t) noexcept {
   register_record(&t->record);
-  ++live_tasks_;
+  live_tasks_.add(1);
   t->record.status = fiber_status::parked;  // so make_ready queues it
   if (t->start_timer == nullptr) make_ready(&t->record);
+}
+
+// take_in(t, request) adopts a task spawned here from another thread.
+void hub::take_in(task_state* t, spawn_request&& request) noexcept {
+  t->record.owner = this;
+  try {
+    start_task(t, std::move(request));
+  } catch (...) {
+    // No greenlet for it (out of memory): it fails as its spawn would have.
+    register_record(&t->record);
+    live_tasks_.add(1);
+    finish_task(t, task_outcome::failed, std::current_exception());
+  }
 }
 
 void hub::cancel_start(fiber_record* r) noexcept {
@@ -454,12 +499,14 @@ void hub::hand_over_finished(greenlet_state* self) noexcept {
     next = ready_.pop_front();
   if (next != nullptr) next->status = fiber_status::running;
   running_ = next;
+  switches_.add(1);
   set_finish_target(self, next != nullptr ? next->state : nullptr);
 }
 
 void hub::resume(fiber_record* next) {
   next->status = fiber_status::running;
   running_ = next;
+  switches_.add(1);
   switch_to_state(next->state);
   running_ = nullptr;  // back on the hub: whoever ran has parked or finished
 }
@@ -475,39 +522,92 @@ void hub::main_loop() {
 }
 
 void hub::poll(bool may_block) {
-  if (may_block && ready_.empty() && loop_->armed_watchers() == 0 && remote_parks_are_stuck()) [[unlikely]] {
-    report_would_block_forever();
-    return;
-  }
-  bool alive = loop_->run_once(may_block && ready_.empty());
-  // Outside ev_run: collecting may unwind a greenlet, which may park.
-  process_deferred_releases();
+  may_block = may_block && ready_.empty();
+  // Stuck: nothing but this hub's own fibers could wake those parked here.
+  // The loop is still polled once, without blocking, for what other
+  // threads sent (wakes, mail) before the report.
+  bool stuck = may_block && loop_->armed_watchers() == 0 && parks_are_stuck();
+  if (stuck) [[unlikely]]
+    may_block = false;
+  watchers_seen_.set(loop_->armed_watchers());
+  if (may_block && idle_fn_ != nullptr && idle()) idle_fn_(idle_context_);
+  clock::time_point before = may_block ? clock::now() : clock::time_point{};
+  bool alive = loop_->run_once(may_block);
+  polls_.add(1);
   next_poll_ = clock::now() + poll_interval;
+  if (may_block) blocked_ns_.add((next_poll_ - poll_interval - before) / std::chrono::nanoseconds(1));
+  // Outside ev_run: collecting may unwind a greenlet, which may park; mail
+  // may spawn.
+  process_deferred_releases();
+  if (!mail_in_.empty()) handle_mail();
   poll_countdown_ = switches_per_clock_check;
-  if (ready_.empty() && !alive) report_would_block_forever();
+  if (ready_.empty() && (!alive || stuck)) report_would_block_forever();
+}
+
+bool hub::idle() const noexcept {
+  std::uint64_t handled = mail_handled_.get();
+  return live_tasks_.get() == 0 && mail_taken_.load(std::memory_order_acquire) == handled;
+}
+
+std::size_t hub::load() const noexcept {
+  // A task taken in between two reads would be counted twice (alive, and
+  // still in the mail): read again until the mail count holds still.
+  for (;;) {
+    std::uint64_t handled = mail_handled_.get();
+    std::size_t alive = live_tasks_.get();
+    if (mail_handled_.get() != handled) continue;
+    return alive + static_cast<std::size_t>(mail_taken_.load(std::memory_order_acquire) - handled);
+  }
+}
+
+// handle_mail() runs posted functions and takes in tasks spawned here from
+// other threads, in the order they were posted.
+void hub::handle_mail() noexcept {
+  std::vector<mail> batch;
+  batch.swap(mail_in_);
+  for (mail& m : batch) {
+    if (m.task != nullptr) {
+      take_in(m.task, std::move(m.request));
+    } else {
+      try {
+        m.fn();
+      } catch (...) {
+        report_failure(task_base(), std::current_exception());  // no task: a posted function
+      }
+    }
+    m = mail{};  // a function's captures go before the next runs
+    mail_handled_.add(1);
+  }
+  if (mail_in_.empty()) {
+    batch.clear();
+    mail_in_.swap(batch);  // keep the capacity
+  }
 }
 
 hub_stats hub::stats() const noexcept {
   hub_stats s;
-  s.tasks = live_tasks_;
+  s.tasks = live_tasks_.get();
+  s.parked = parked_.get();
   s.ready = ready_.size();
-  for (const fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
-    if (r->status == fiber_status::parked && (r->task == nullptr || r->task->started)) ++s.parked;
-  s.watchers = loop_->armed_watchers();
-  s.loop_iterations = loop_->iterations();
+  s.watchers = on_own_thread() ? loop_->armed_watchers() : watchers_seen_.get();
+  s.loop_iterations = polls_.get();
+  s.switches = switches_.get();
+  s.blocked = std::chrono::nanoseconds(blocked_ns_.get());
   return s;
 }
 
-// remote_parks_are_stuck() is true when fibers are parked here only on
+// parks_are_stuck() is true when fibers are parked here only on
 // waits that nothing outside this hub can end: local ones, and remote ones
 // whose holder (a mutex's, say) is a fiber parked here too. Then the
 // keep-alive of the remote waits must not hide a deadlock. Called only when
 // nothing is ready and no timer is armed, so its scan is not on a hot path.
-bool hub::remote_parks_are_stuck() const {
-  bool any_remote = false;
+bool hub::parks_are_stuck() const {
+  bool any = false;
   for (const fiber_record* r = all_.front(); r != nullptr; r = all_.next(r)) {
-    if (r->status != fiber_status::parked || !r->reason.remote) continue;
-    any_remote = true;
+    if (r->status != fiber_status::parked) continue;
+    if (r->task != nullptr && !r->task->started) continue;  // queued to start, or spawn_later's timer
+    any = true;
+    if (!r->reason.remote) continue;
     if (r->reason.held_by == nullptr) return false;
     auto* holder = static_cast<const fiber_record*>(r->reason.held_by(r->reason));
     // A grant from another thread sets the new holder and counts its wake
@@ -520,13 +620,13 @@ bool hub::remote_parks_are_stuck() const {
         holder->remote_wakes.load(std::memory_order_acquire) != 0)
       return false;
   }
-  return any_remote;
+  return any;
 }
 
 std::string hub::describe_parked() const {
   std::ostringstream out;
   for (const fiber_record* r = all_.front(); r != nullptr; r = all_.next(r)) {
-    if (r->status != fiber_status::parked) continue;
+    if (r->status != fiber_status::parked || r->reason.awaits_work) continue;
     out << "  " << r->describe() << ": waits on " << r->reason.text() << '\n';
   }
   return out.str();
@@ -547,11 +647,14 @@ void hub::report_would_block_forever() {
       tendril::error("would block forever: no fiber is ready and no watcher or timer can wake one (thread " +
                      std::to_string(tid_) + "); parked fibers:\n" + parked));
   bool woke_one = false;
+  auto told = [](const fiber_record* r) {
+    return r->status == fiber_status::parked && !r->reason.awaits_work;
+  };
   for (fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
-    if (r->status == fiber_status::parked && r->task == nullptr) woke_one |= wake(r, r->park_id, error);
+    if (told(r) && r->task == nullptr) woke_one |= wake(r, r->park_id, error);
   if (woke_one) return;
   for (fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
-    if (r->status == fiber_status::parked) wake(r, r->park_id, error);
+    if (told(r)) wake(r, r->park_id, error);
 }
 
 void hub::report_failure(const task_base& t, std::exception_ptr error) noexcept {
@@ -572,8 +675,11 @@ void hub::report_failure(const task_base& t, std::exception_ptr error) noexcept 
     what = e.what();
   } catch (...) {
   }
-  std::fprintf(stderr, "task \"%s\" (id %llu) failed: %s\n", t.name().c_str(),
-               static_cast<unsigned long long>(t.id()), what.c_str());
+  if (t.empty())
+    std::fprintf(stderr, "a function posted to %s failed: %s\n", ref().describe().c_str(), what.c_str());
+  else
+    std::fprintf(stderr, "task \"%s\" (id %llu) failed: %s\n", t.name().c_str(),
+                 static_cast<unsigned long long>(t.id()), what.c_str());
 }
 
 task_error_handler hub::set_error_handler(task_error_handler fn) {
@@ -582,16 +688,26 @@ task_error_handler hub::set_error_handler(task_error_handler fn) {
 
 std::vector<task_base> hub::live_task_handles() {
   std::vector<task_base> tasks;
-  tasks.reserve(live_tasks_);
+  tasks.reserve(live_tasks());
   for (fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
     if (r->task != nullptr) tasks.emplace_back(r->task->retain());
   return tasks;
 }
 
 void hub::shut_down() noexcept {
+  // No mail from now on; what came before is handled below, and tasks
+  // spawned here from other threads die with the rest (unstarted).
+  hub_registry::remove(this);
   // Unwind every task still alive while the loop exists, so their timers and
   // watchers are stopped against a live loop; give up on tasks that refuse.
-  for (int round = 0; round < 3 && live_tasks_ > 0; ++round) {
+  for (int round = 0; round < 3; ++round) {
+    {
+      std::lock_guard lock(remote_mutex_);
+      std::move(mailbox_.begin(), mailbox_.end(), std::back_inserter(mail_in_));
+      mailbox_.clear();
+    }
+    handle_mail();
+    if (live_tasks() == 0) break;
     std::vector<task_base> alive = live_task_handles();
     try {
       for (const task_base& t : alive) t.kill(nullptr, /*block=*/false);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -21,6 +22,14 @@
 namespace tendril::detail {
 
 class hub;
+
+/// mail is one item another thread (or this one) posts to a hub: a function
+/// to run, or a task spawned there from elsewhere, to take in.
+struct mail {
+  std::function<void()> fn;
+  task_state* task = nullptr;
+  spawn_request request;
+};
 
 /// The calling thread's hub, or null; see hub::get.
 extern constinit thread_local hub* this_thread_hub __attribute__((tls_model("initial-exec")));
@@ -84,6 +93,10 @@ class hub {
 
   /// add_task(t) registers a new task's record and queues it to start.
   void add_task(task_state* t) noexcept;
+  /// take_mail(m) queues mail from any thread; the hub handles it after its
+  /// next poll. Each item owes one count to notify(), as a remote wake does.
+  /// Called by hub_registry::deliver only, which keeps the hub alive meanwhile.
+  void take_mail(mail&& m);
   /// start_later(t) queues a task whose spawn_later delay has passed.
   void make_ready(fiber_record* r) noexcept;
   /// cancel_start(r) takes an unstarted task's record out of the ready queue.
@@ -93,7 +106,7 @@ class hub {
   void forget(fiber_record* r) noexcept;
   void forget_task(fiber_record* r) noexcept {
     forget(r);
-    --live_tasks_;
+    live_tasks_.sub(1);
   }
 
   /// report_failure(t, e) hands an unobserved failure to the error handler.
@@ -107,7 +120,15 @@ class hub {
   std::vector<task_base> live_task_handles();
 
   /// live_tasks() is the number of tasks that have not finished.
-  std::size_t live_tasks() const noexcept { return live_tasks_; }
+  std::size_t live_tasks() const noexcept { return live_tasks_.get(); }
+  /// idle() is true when no task is alive here and no mail waits: read by
+  /// runtime::join from other threads, together with mail_handled().
+  bool idle() const noexcept;
+  /// mail_received() counts the mail ever queued here (runtime::join).
+  std::uint64_t mail_received() const noexcept { return mail_taken_.load(std::memory_order_acquire); }
+  /// load() is the tasks alive here plus those posted here and not yet
+  /// taken in: what the runtime's least_loaded placement compares.
+  std::size_t load() const noexcept;
   /// hand_over_finished(self) is called by a finishing task just before its
   /// greenlet returns: its thread goes to the next ready fiber directly (one
   /// switch instead of two through the hub), or to the hub.
@@ -116,6 +137,14 @@ class hub {
   event_loop& loop() noexcept { return *loop_; }
   const tendril::greenlet& greenlet() const noexcept { return greenlet_; }
   long thread_id() const noexcept { return tid_; }
+  std::uint64_t id() const noexcept { return id_; }
+  hub_ref ref() const noexcept { return {id_, tid_}; }
+  /// on_idle(fn) is called on the hub's thread, after a poll, whenever the
+  /// hub is found idle() (the runtime's join listens); null: nobody listens.
+  void on_idle(void (*fn)(void* context) noexcept, void* context) noexcept {
+    idle_fn_ = fn;
+    idle_context_ = context;
+  }
   bool on_own_thread() const noexcept;
   /// Task states of up to task_block_bytes (with their bodies) are recycled
   /// through a per-hub cache, like the fiber layer's greenlet blocks: a
@@ -128,7 +157,8 @@ class hub {
   hub_service* find_service(const void* key) const noexcept;
   hub_service& add_service(const void* key, std::unique_ptr<hub_service> service);
 
-  /// stats() is this hub's statistics.
+  /// stats() is this hub's statistics; exact on its own thread, from the
+  /// single-writer counters elsewhere.
   hub_stats stats() const noexcept;
   /// describe_parked() lists every parked fiber and its wait reason, one per line.
   std::string describe_parked() const;
@@ -151,13 +181,16 @@ class hub {
   void poll(bool may_block);
   bool poll_due() noexcept;
   void report_would_block_forever();
-  bool remote_parks_are_stuck() const;
+  bool parks_are_stuck() const;
   void drain_remote_wakes() noexcept;
+  void handle_mail() noexcept;
+  void take_in(task_state* t, spawn_request&& request) noexcept;
   void register_record(fiber_record* r) noexcept { all_.push_back(r); }
   fiber_record* foreign_record(greenlet_state* s);
   void shut_down() noexcept;
 
   long tid_;
+  std::uint64_t id_;
   std::unique_ptr<event_loop> loop_;  ///< a pointer only so that ~hub can leave it behind
   tendril::greenlet greenlet_;        ///< runs main_loop; parent: the thread's main greenlet
   greenlet_state* hub_state_;
@@ -165,7 +198,16 @@ class hub {
   fiber_record* running_ = nullptr;  ///< the record last resumed, while it runs
   record_list<&fiber_record::ready_links> ready_;
   record_list<&fiber_record::all_links> all_;
-  std::size_t live_tasks_ = 0;
+  // Written here, read by other threads (hub_ref::stats, runtime::join).
+  single_writer_counter<std::size_t> live_tasks_;
+  single_writer_counter<std::size_t> parked_;
+  single_writer_counter<std::size_t> watchers_seen_;  ///< armed watchers at the last poll
+  single_writer_counter<std::uint64_t> switches_;
+  single_writer_counter<std::uint64_t> polls_;
+  single_writer_counter<std::int64_t> blocked_ns_;
+  single_writer_counter<std::uint64_t> mail_handled_;
+  void (*idle_fn_)(void*) noexcept = nullptr;
+  void* idle_context_ = nullptr;
   std::uint32_t poll_countdown_ = 1;
   bool poll_requested_ = false;  ///< a fiber came to the hub because a poll was due
   clock::time_point next_poll_{};
@@ -183,8 +225,11 @@ class hub {
     std::exception_ptr error;
   };
   std::mutex remote_mutex_;
-  std::vector<remote_wake> remote_wakes_;  // guarded by remote_mutex_
-  std::atomic<int> unnotified_wakes_{0};   // queued wakes whose notify() has not returned
+  std::vector<remote_wake> remote_wakes_;     // guarded by remote_mutex_
+  std::vector<mail> mailbox_;                 // guarded by remote_mutex_
+  std::atomic<std::uint64_t> mail_taken_{0};  // items ever put in mailbox_
+  std::vector<mail> mail_in_;                 // taken from mailbox_, to handle after the poll
+  std::atomic<int> unnotified_wakes_{0};      // queued wakes whose notify() has not returned
 };
 
 }  // namespace tendril::detail

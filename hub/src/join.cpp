@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "hub.hpp"
+#include "remote_task.hpp"
 #include "task_state.hpp"
 
 namespace tendril::detail {
@@ -19,45 +20,60 @@ class task_collector {
  public:
   explicit task_collector(const std::vector<task_state*>& tasks)
       : entries_(std::make_unique<entry[]>(tasks.size())), total_(tasks.size()) {
-    task_state* self = hub::get().current_task();
+    hub* here = hub::find();  // never made here: a plain thread blocks instead
+    task_state* self = here != nullptr ? here->current_task() : nullptr;
+    bool any_remote = false;
     for (task_state* t : tasks) {
       if (t == nullptr) throw error("joinall/wait/iwait/killall given an empty task handle");
       if (t == self) throw error(t->describe() + " cannot wait for itself");
+      any_remote = any_remote || !t->on_this_thread();
     }
+    // Tasks of other hubs report to a shared inbox, under its lock; then
+    // this hub's own do too, so that one wait covers both.
+    if (any_remote) inbox_ = std::make_shared<inbox>();
     finished_.reserve(tasks.size());
     for (task_state* t : tasks) {
       if (t->ready()) {
         finished_.push_back(t);
-        continue;
+      } else if (t->on_this_thread()) {
+        entry& e = entries_[listening_++];
+        e.owner = this;
+        e.task = t;
+        e.notify = [](task_listener* l, task_state* done) noexcept {
+          static_cast<entry*>(l)->owner->finished(done);
+        };
+        t->add_listener(&e);
+      } else {
+        listen_remotely(t);
       }
-      entry& e = entries_[listening_++];
-      e.owner = this;
-      e.task = t;
-      e.notify = [](task_listener* l, task_state* done) noexcept {
-        auto* en = static_cast<entry*>(l);
-        en->owner->finished_.push_back(done);
-        en->owner->waiting_.wake();
-      };
-      t->add_listener(&e);
     }
   }
   task_collector(const task_collector&) = delete;
   task_collector& operator=(const task_collector&) = delete;
   ~task_collector() {
     for (std::size_t i = 0; i < listening_; ++i) entries_[i].task->remove_listener(&entries_[i]);
+    for (remote_entry* r : remote_) {
+      bool told;
+      {
+        std::lock_guard lock(inbox_->signal.mutex);
+        told = r->told;
+      }
+      stop_listening(r->task, r, told);
+    }
   }
 
   /// next(deadline) is the next finished task, or null when all have been
   /// returned or the deadline has passed.
   task_state* next(clock::time_point deadline) {
-    while (returned_ == finished_.size()) {
+    for (;;) {
+      take_inbox();
+      if (returned_ < finished_.size()) return finished_[returned_++];
       if (returned_ == total_) return nullptr;
-      waiting_ = waker::current();
-      bool woken = park({"tasks", this, static_cast<std::int64_t>(total_ - returned_), &describe}, deadline);
-      waiting_ = waker();
-      if (!woken && returned_ == finished_.size()) return nullptr;
+      if (!wait(deadline)) {
+        take_inbox();
+        return returned_ < finished_.size() ? finished_[returned_++] : nullptr;
+      }
     }
-    return finished_[returned_++];
   }
 
   bool all_returned() const noexcept { return returned_ == total_; }
@@ -67,18 +83,94 @@ class task_collector {
     task_collector* owner = nullptr;
     task_state* task = nullptr;
   };
+  // Finished tasks of any hub, handed over under the signal's lock.
+  struct inbox {
+    remote_signal signal;
+    std::vector<task_state*> finished;
+  };
+  // A listener on a task of another hub, shared with that hub.
+  struct remote_entry final : remote_listener {
+    std::shared_ptr<inbox> to;
+    task_state* task = nullptr;
+    bool told = false;  // guarded by to->signal.mutex
+  };
+
+  void listen_remotely(task_state* t) {
+    auto* r = new remote_entry;
+    r->to = inbox_;
+    r->task = t;
+    r->notify = [](task_listener* l, task_state* done) noexcept {
+      auto* self = static_cast<remote_entry*>(l);
+      {
+        std::lock_guard lock(self->to->signal.mutex);
+        self->told = true;
+        self->to->finished.push_back(done);
+        self->to->signal.raise();
+      }
+      self->drop();
+    };
+    if (remote_listen(t, r)) {
+      remote_.push_back(r);
+      return;
+    }
+    delete r;
+    if (!t->ready())
+      throw error("cannot wait for " + t->describe() + ": its hub " + std::to_string(t->home) +
+                  " has exited and it never finished");
+    finished_.push_back(t);
+  }
+
+  // finished(t): a task of this hub has finished (on this thread).
+  void finished(task_state* t) noexcept {
+    if (inbox_ == nullptr) {
+      finished_.push_back(t);
+      waiting_.wake();
+      return;
+    }
+    std::lock_guard lock(inbox_->signal.mutex);
+    inbox_->finished.push_back(t);
+    inbox_->signal.raise();
+  }
+
+  void take_inbox() {
+    if (inbox_ == nullptr) return;
+    std::lock_guard lock(inbox_->signal.mutex);
+    finished_.insert(finished_.end(), inbox_->finished.begin(), inbox_->finished.end());
+    inbox_->finished.clear();
+  }
+
+  // wait(deadline) waits for the next task to finish; false: the deadline passed.
+  bool wait(clock::time_point deadline) {
+    const wait_reason why{.what = "tasks",
+                          .object = this,
+                          .detail = static_cast<std::int64_t>(total_ - returned_),
+                          .describe = &describe,
+                          .remote = inbox_ != nullptr};
+    if (inbox_ == nullptr) {
+      waiting_ = waker::current();
+      bool woken = park(why, deadline);
+      waiting_ = waker();
+      return woken || returned_ < finished_.size();
+    }
+    std::unique_lock lock(inbox_->signal.mutex);
+    return inbox_->signal.wait(lock, why, deadline, [this] { return !inbox_->finished.empty(); });
+  }
 
   static std::string describe(const wait_reason& why) {
     auto* self = static_cast<const task_collector*>(why.object);
     std::string first;
     for (std::size_t i = 0; i < self->listening_ && first.empty(); ++i)
       if (!self->entries_[i].task->ready()) first = self->entries_[i].task->describe();
+    for (const remote_entry* r : self->remote_)
+      if (first.empty() && !r->task->ready()) first = r->task->describe();
     return "joining " + std::to_string(why.detail) + " of " + std::to_string(self->total_) +
            " tasks (the first unfinished: " + first + ")";
   }
 
   std::unique_ptr<entry[]> entries_;
   std::size_t listening_ = 0;  // entries in use
+  std::vector<remote_entry*> remote_;
+  std::shared_ptr<inbox> inbox_;  // when any task runs on another hub
   std::size_t total_ = 0;
   std::size_t returned_ = 0;
   std::vector<task_state*> finished_;  // in completion order; [returned_, size) not yet returned
@@ -88,8 +180,8 @@ class task_collector {
 bool joinall_until(const std::vector<task_state*>& tasks, clock::time_point deadline, bool raise_error) {
   task_collector group(tasks);
   while (task_state* t = group.next(deadline)) {
-    if (raise_error && t->outcome == task_outcome::failed) {
-      t->observed = true;
+    if (raise_error && t->result() == task_outcome::failed) {
+      t->observed.store(true, std::memory_order_relaxed);
       std::rethrow_exception(t->error);
     }
   }
@@ -111,7 +203,8 @@ std::vector<task_base> wait_until(const std::vector<task_state*>& tasks, std::si
 
 void killall(const std::vector<task_state*>& tasks, std::exception_ptr error, bool block,
              clock::time_point deadline) {
-  task_state* self = hub::get().current_task();
+  hub* here = hub::find();
+  task_state* self = here != nullptr ? here->current_task() : nullptr;
   for (task_state* t : tasks) {
     if (t == nullptr) throw tendril::error("killall given an empty task handle");
     if (t == self) throw tendril::error(t->describe() + " called killall on a list that contains itself");

@@ -23,6 +23,7 @@
 #include <tendril/hub/task.hpp>
 
 #include "hub.hpp"
+#include "hub_registry.hpp"
 #include "task_state.hpp"
 
 namespace tendril::detail {
@@ -37,6 +38,8 @@ void task_main(task_state* t) noexcept {
   task_outcome outcome = task_outcome::succeeded;
   std::exception_ptr error;
   try {
+    if (t->early_kill.load(std::memory_order_acquire) == 2) [[unlikely]]
+      std::rethrow_exception(t->early_kill_error);  // killed from another thread before it started
     t->vtable->run(t->body());
   } catch (const greenlet_exit&) {
     outcome = task_outcome::killed;
@@ -60,28 +63,39 @@ std::string task_state::describe() const {
   return text;
 }
 
+bool task_state::on_this_thread() const noexcept {
+  hub* h = hub::find();
+  return h != nullptr && h->id() == home;
+}
+
 void task_state::release() noexcept {
   // Holding the only reference, nobody can take another concurrently: the
   // last release needs no atomic read-modify-write (about 13 ns each on a
   // virtual machine), which is most of a spawn+join's other releases.
   if (refs.load(std::memory_order_acquire) != 1 && refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  if (outcome == task_outcome::failed && !observed) {
-    if (hub* h = hub::find(); h != nullptr && h == record.owner) {
-      refs.store(1, std::memory_order_relaxed);  // a handle for the report
-      task_base handle(this);
-      observed = true;
-      h->report_failure(handle, error);
+  if (result() == task_outcome::failed && !observed.load(std::memory_order_acquire)) {
+    refs.store(1, std::memory_order_relaxed);  // a handle for the report
+    observed.store(true, std::memory_order_relaxed);
+    task_base handle(this);
+    if (on_this_thread()) {
+      record.owner->report_failure(handle, error);
       return;  // the handle's destructor frees the state
     }
-    std::string name = greenlet.name();
-    std::fprintf(stderr, "task \"%s\" (id %llu) failed (reported on another thread)\n", name.c_str(),
-                 static_cast<unsigned long long>(greenlet.id()));
+    // Reported on the task's own thread, by its handler, as if dropped there.
+    mail report;
+    report.fn = [handle] { hub::get().report_failure(handle, handle.state()->error); };
+    if (!hub_registry::deliver(home, std::move(report))) {
+      std::string name = greenlet.name();
+      std::fprintf(stderr, "task \"%s\" (id %llu) failed (its hub has exited)\n", name.c_str(),
+                   static_cast<unsigned long long>(greenlet.id()));
+    }
+    return;  // the last handle (here, or in the report) frees the state
   }
   if (vtable != nullptr) vtable->destroy(body());
   hub* owner = record.owner;
   bool cached = cached_block;
   this->~task_state();
-  if (cached && hub::find() == owner && owner->keep_task_block(this)) return;
+  if (cached && owner != nullptr && hub::find() == owner && owner->keep_task_block(this)) return;
   ::operator delete(this);
 }
 
@@ -110,16 +124,20 @@ void task_state::remove_listener(task_listener* l) noexcept {
   l->linked = false;
 }
 
-task_state* new_task(std::size_t body_size, std::size_t body_align, const task_vtable* vtable) {
-  hub& h = hub::get();
+task_state* new_task(std::size_t body_size, std::size_t body_align, const task_vtable* vtable,
+                     std::uint64_t home) {
+  // The hub it runs on, when that is this thread's; null for spawn_on from
+  // another thread (the task's hub takes it in: see hub::take_in).
+  hub* here = home == 0 ? &hub::get() : hub::find();
+  if (here != nullptr && here->id() != home && home != 0) here = nullptr;
   std::size_t align = std::max(body_align, alignof(task_state));
   if (align > __STDCPP_DEFAULT_NEW_ALIGNMENT__)
     throw error("spawn: over-aligned task callables are not supported");
   std::size_t offset = body_offset_for(align);
   bool cached = offset + body_size <= hub::task_block_bytes;
-  void* memory = cached ? h.take_task_block() : nullptr;
+  void* memory = cached && here != nullptr ? here->take_task_block() : nullptr;
   if (memory == nullptr) memory = ::operator new(cached ? hub::task_block_bytes : offset + body_size);
-  return ::new (memory) task_state(&h, vtable, offset, cached);
+  return ::new (memory) task_state(here, here != nullptr ? here->id() : home, vtable, offset, cached);
 }
 
 void* task_body_of(task_state* state) noexcept { return state->body(); }
@@ -130,12 +148,25 @@ void discard_task(task_state* state) noexcept {
 }
 
 void schedule_task(task_state* t, spawn_request&& request) {
+  // The spawner's reference and the hub's, dropped by finish_task; nobody
+  // else has the state yet.
+  t->refs.store(2, std::memory_order_relaxed);
+  if (t->record.owner != nullptr) {
+    start_task(t, std::move(request));
+    return;
+  }
+  hub_ref where(t->home, request.home_thread);
+  if (!hub_registry::deliver(where.id(), mail{{}, t, std::move(request)})) {
+    t->refs.store(1, std::memory_order_relaxed);
+    throw error("cannot spawn on " + where.describe() + ": its thread has exited");
+  }
+}
+
+void start_task(task_state* t, spawn_request&& request) {
   hub& h = t->owner();
   t->greenlet = tendril::greenlet([t] { task_main(t); }, h.greenlet(),
                                   {.name = std::move(request.name), .stack_size = request.stack_size});
   t->record.state = t->greenlet.state();
-  t->refs.store(2,
-                std::memory_order_relaxed);  // and the hub's, dropped by finish_task; nobody else has it yet
   if (request.delay > clock::duration::zero()) {
     t->start_timer = std::make_unique<timer>(
         [](timer& fired) noexcept {
@@ -151,12 +182,12 @@ void schedule_task(task_state* t, spawn_request&& request) {
 void finish_task(task_state* t, task_outcome outcome, std::exception_ptr error) noexcept {
   hub& h = t->owner();
   t->start_timer.reset();
-  t->outcome = outcome;
   t->error = std::move(error);
   if (t->vtable != nullptr && outcome != task_outcome::succeeded) {
     t->vtable->destroy(t->body());  // no result to keep: release the captures now
     t->vtable = nullptr;
   }
+  t->outcome.store(outcome, std::memory_order_release);  // after the error and the result
   while (task_listener* l = t->listeners_head) {
     t->remove_listener(l);
     l->notify(l, t);

@@ -1,8 +1,9 @@
 // task_base: what a handle can do with its task (join, kill, link, observe).
 //
 // Invariants:
-// - Joining, killing and linking happen on the task's own thread (across
-//   hubs comes with the M:N runtime); handles are copied and dropped anywhere.
+// - Joining, killing and linking happen on the task's own thread; a handle
+//   used on another thread hands them to the task's hub (remote_task.cpp).
+//   Handles are copied and dropped anywhere.
 // - A join registers an intrusive listener on the task (no allocation) and
 //   parks; the listener is removed however the park ends.
 // - A task killed before it started is finished here, by the killer: it never
@@ -19,7 +20,10 @@
 
 #include <tendril/fiber/detail/state_access.hpp>
 
+#include <tendril/hub/runtime.hpp>
+
 #include "hub.hpp"
+#include "remote_task.hpp"
 #include "task_state.hpp"
 
 namespace tendril {
@@ -37,7 +41,9 @@ struct join_listener : detail::task_listener {
   waker parked;
 };
 
-struct user_link : detail::task_listener {
+// A link's callback; its listener list owns it alone (on whichever hub
+// runs the task, so a link made on another thread is a remote listener).
+struct user_link final : detail::remote_listener {
   task_base::link_id id = 0;
   task_base::link_function fn;
 
@@ -49,7 +55,7 @@ struct user_link : detail::task_listener {
   // call(fn, t) runs a link: it observes the outcome; what it throws goes to
   // the error handler, never to whoever happened to finish or link the task.
   static void call(const task_base::link_function& fn, task_state* t) noexcept {
-    t->observed = true;
+    t->observed.store(true, std::memory_order_relaxed);
     task_base handle(t->retain());
     try {
       fn(handle);
@@ -67,16 +73,6 @@ bool is_greenlet_exit(const std::exception_ptr& e) {
   } catch (...) {
     return false;
   }
-}
-
-// own_hub(s, what) is the task's hub, if the calling thread is its thread.
-detail::hub& own_hub(task_state* s, const char* what) {
-  detail::hub& h = s->owner();
-  if (!h.on_own_thread())
-    throw error("cannot " + std::string(what) + " " + s->describe() + " from thread " +
-                std::to_string(::gettid()) + ": it runs on the hub of thread " +
-                std::to_string(h.thread_id()));
-  return h;
 }
 
 }  // namespace
@@ -107,19 +103,21 @@ task_state* task_base::checked() const {
 }
 
 bool task_base::ready() const { return checked()->ready(); }
-bool task_base::successful() const { return checked()->outcome == task_outcome::succeeded; }
-bool task_base::killed() const { return checked()->outcome == task_outcome::killed; }
+bool task_base::successful() const { return checked()->result() == task_outcome::succeeded; }
+bool task_base::killed() const { return checked()->result() == task_outcome::killed; }
 
 std::exception_ptr task_base::exception() const {
   task_state* s = checked();
-  if (s->ready()) s->observed = true;  // asked too early, it has seen nothing
+  if (!s->ready()) return nullptr;  // asked too early, it has seen nothing
+  s->observed.store(true, std::memory_order_relaxed);
   return s->error;
 }
 
 bool task_base::join_until(clock::time_point deadline) const {
   task_state* s = checked();
   if (s->ready()) return true;
-  detail::hub& h = own_hub(s, "join");
+  if (!s->on_this_thread()) return detail::remote_join(s, deadline);
+  detail::hub& h = s->owner();
   if (h.current_record() == &s->record) throw error(s->describe() + " cannot join itself");
   join_listener listener;
   listener.notify = [](detail::task_listener* self, task_state*) noexcept {
@@ -142,8 +140,8 @@ bool task_base::join_until(clock::time_point deadline) const {
 void* task_base::wait_result() const {
   task_state* s = checked();
   join();
-  s->observed = true;
-  switch (s->outcome) {
+  s->observed.store(true, std::memory_order_relaxed);
+  switch (s->result()) {
     case task_outcome::succeeded:
       return s->vtable->result(s->body());
     case task_outcome::killed:
@@ -156,12 +154,17 @@ void* task_base::wait_result() const {
 bool task_base::kill(std::exception_ptr error, bool block, clock::duration timeout) const {
   task_state* s = checked();
   if (s->ready()) return true;
-  detail::hub& h = own_hub(s, "kill");
   if (!error) error = std::make_exception_ptr(greenlet_exit());
+  if (!s->on_this_thread()) {
+    detail::remote_kill(s, std::move(error));
+    if (!block) return s->ready();
+    return join_for(timeout);
+  }
+  detail::hub& h = s->owner();
   if (!s->started) {  // dies without running, and without ever getting a stack
     h.cancel_start(&s->record);
     bool exit = is_greenlet_exit(error);
-    if (exit) s->observed = true;
+    if (exit) s->observed.store(true, std::memory_order_relaxed);
     detail::finish_task(s, exit ? task_outcome::killed : task_outcome::failed, std::move(error));
     return true;
   }
@@ -173,21 +176,38 @@ bool task_base::kill(std::exception_ptr error, bool block, clock::duration timeo
 
 task_base::link_id task_base::link(link_function fn) const {
   task_state* s = checked();
-  link_id id = s->next_link_id++;
-  if (s->ready()) {
+  link_id id = s->next_link_id.fetch_add(1, std::memory_order_relaxed);
+  if (s->ready() && s->on_this_thread()) {
     user_link::call(fn, s);
     return id;
   }
-  auto* l = new user_link;
+  auto l = std::make_unique<user_link>();
   l->notify = &user_link::run;
   l->id = id;
   l->fn = std::move(fn);
-  s->add_listener(l);
+  if (s->on_this_thread()) {
+    s->add_listener(l.release());
+  } else if (detail::remote_listen(s, l.get())) {
+    (void)l.release();  // the task's hub runs it (then frees it), or frees it at unlink
+  } else if (s->ready()) {
+    user_link::call(l->fn, s);  // its hub has exited: here, at once
+  } else {
+    throw error("cannot link " + s->describe() + ": its hub " + std::to_string(s->home) +
+                " has exited and it never finished");
+  }
   return id;
 }
 
 bool task_base::unlink(link_id id) const {
   task_state* s = checked();
+  if (!s->on_this_thread()) {
+    // Answered by the task's hub; a link is found (and freed) only there.
+    try {
+      return run_on(hub_ref(s->home, 0), [handle = *this, id] { return handle.unlink(id); });
+    } catch (const error&) {
+      return false;  // its hub has exited: no link of it will ever run
+    }
+  }
   for (detail::task_listener* l = s->listeners_head; l != nullptr; l = l->next) {
     if (l->notify != &user_link::run || static_cast<user_link*>(l)->id != id) continue;
     s->remove_listener(l);

@@ -34,27 +34,47 @@ struct task_listener {
 
 class task_state {
  public:
-  task_state(hub* owner, const task_vtable* vtable, std::size_t body_offset, bool cached_block) noexcept
-      : record(owner, nullptr, this), vtable(vtable), body_offset(body_offset), cached_block(cached_block) {}
+  /// task_state(owner, home, ...): `owner` is the hub it runs on, or null
+  /// until the hub with id `home` takes it in (spawn_on from another thread).
+  task_state(hub* owner, std::uint64_t home, const task_vtable* vtable, std::size_t body_offset,
+             bool cached_block) noexcept
+      : record(owner, nullptr, this),
+        home(home),
+        vtable(vtable),
+        body_offset(body_offset),
+        cached_block(cached_block) {}
 
   std::atomic<std::uint32_t> refs{1};
   fiber_record record;
   tendril::greenlet greenlet;
+  const std::uint64_t home;   ///< the id of its hub, how other threads reach it
   const task_vtable* vtable;  ///< null once the body is destroyed
   const std::size_t body_offset;
   const bool cached_block;  ///< allocated as a hub::task_block_bytes block
-  task_outcome outcome = task_outcome::pending;
+  /// Set once, on the task's thread, after `error` and the result: other
+  /// threads read it with acquire before they look at either.
+  std::atomic<task_outcome> outcome{task_outcome::pending};
   bool started = false;
-  bool observed = false;  ///< someone looked at the outcome (get, exception, link, joinall)
+  /// Someone looked at the outcome (get, exception, link, joinall), on any thread.
+  std::atomic<bool> observed{false};
   std::exception_ptr error;
   std::unique_ptr<timer> start_timer;  ///< spawn_later's delay, while pending
   task_listener* listeners_head = nullptr;
   task_listener* listeners_tail = nullptr;
-  std::uint64_t next_link_id = 1;
+  std::atomic<std::uint64_t> next_link_id{1};
+  /// A kill from another thread, recorded before its mail is sent, so that
+  /// a task that had not started when it was asked to die never runs its
+  /// function, even if its hub starts it before handling the mail.
+  /// early_kill: 0 none, 1 being recorded, 2 recorded in early_kill_error.
+  std::atomic<int> early_kill{0};
+  std::exception_ptr early_kill_error;
 
   void* body() noexcept { return reinterpret_cast<char*>(this) + body_offset; }
-  bool ready() const noexcept { return outcome != task_outcome::pending; }
+  task_outcome result() const noexcept { return outcome.load(std::memory_order_acquire); }
+  bool ready() const noexcept { return result() != task_outcome::pending; }
   hub& owner() const noexcept { return *record.owner; }
+  /// on_this_thread() is true when the calling thread's hub runs it.
+  bool on_this_thread() const noexcept;
 
   task_state* retain() noexcept {
     refs.fetch_add(1, std::memory_order_relaxed);
@@ -70,6 +90,11 @@ class task_state {
   /// describe() is `task <id> "<name>"`.
   std::string describe() const;
 };
+
+/// start_task(t, request) gives a task on this thread's hub its greenlet
+/// (and spawn_later's timer) and queues it; schedule_task calls it, or posts
+/// the task to its hub, which calls it there (hub::take_in).
+void start_task(task_state* t, spawn_request&& request);
 
 /// finish_task(t) records the outcome, tells the listeners and drops the
 /// hub's reference; called on the task's greenlet (or, for a task killed

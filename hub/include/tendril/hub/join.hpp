@@ -52,10 +52,10 @@ void killall(const std::vector<task_state*>& tasks, std::exception_ptr error, bo
 /// first failure (in completion order) and rethrows it, which counts as
 /// observing it.
 ///
-/// Blocking:      parks the calling fiber.
+/// Blocking:      parks the calling fiber; blocks a thread without a hub.
 /// Deadline:      returns false when `timeout` passes.
 /// Cancellation:  a kill or timeout scope raises at the park; the tasks go on.
-/// Thread-safety: call from a fiber of the tasks' hub.
+/// Thread-safety: any thread; the tasks may belong to several hubs.
 /// Errors:        tendril::error when the caller is one of the tasks, or would
 ///                block forever.
 template <std::ranges::input_range R>

@@ -45,6 +45,11 @@ struct wait_reason {
   /// itself parked on the same hub, in a chain that ends in such waits, can
   /// never end: the hub reports it as would-block-forever.
   const void* (*held_by)(const wait_reason& reason) = nullptr;
+  /// awaits_work: a runtime thread's main fiber, waiting for its hub to be
+  /// stopped. Remote (it keeps the loop alive), but it neither hides that
+  /// the hub's tasks would block forever nor is told so itself, and stats
+  /// do not count it as parked.
+  bool awaits_work = false;
 
   /// text() is describe(*this), or the default form.
   std::string text() const;

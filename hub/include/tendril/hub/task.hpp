@@ -73,19 +73,22 @@ class task_base {
 
   /// join() waits until the task has finished; it does not rethrow (get() does).
   ///
-  /// Blocking:      parks the calling fiber.
+  /// Blocking:      parks the calling fiber; blocks a thread without a hub.
   /// Deadline:      join_for/join_until return false when it passes.
   /// Cancellation:  a kill or timeout of the caller raises at the park.
-  /// Thread-safety: call from a fiber of the task's hub.
-  /// Errors:        tendril::error naming the task when it joins itself or
-  ///                belongs to another thread's hub, and when nothing can
-  ///                ever finish it (would block forever).
+  /// Thread-safety: any thread. From another thread than the task's, the
+  ///                request goes to the task's hub by mail (hub_ref::post).
+  /// Errors:        tendril::error naming the task when it joins itself,
+  ///                when nothing can ever finish it (would block forever),
+  ///                and, from another thread, when its hub has exited
+  ///                without finishing it.
   void join() const { join_until(no_deadline); }
   bool join_for(clock::duration timeout) const { return join_until(deadline_after(timeout)); }
   bool join_until(clock::time_point deadline) const;
 
   /// kill(e, block, timeout) raises `e` (null: greenlet_exit) in the task at
-  /// its park point; a task that has not started dies without running. With
+  /// its park point; a task that has not started dies without running (from
+  /// another thread too: "not started" as of the kill() call). With
   /// `block`, waits up to `timeout` for it to finish. Returns ready().
   /// Killing a finished task does nothing; the calling task killing itself
   /// raises `e` at once. A task may catch the exception and go on (it is
@@ -95,11 +98,13 @@ class task_base {
             clock::duration timeout = clock::duration::max()) const;
 
   /// link(fn) calls fn(task) once the task has finished, on the task's
-  /// thread, right after it finished (at once if it already has). fn must
+  /// thread, right after it finished (at once if it already has: on the
+  /// calling thread if that is the task's, else soon on the task's). fn must
   /// not block; an exception from it goes to the hub's task error handler.
   /// A link that runs counts as observing a failure. Returns an id for unlink().
   link_id link(link_function fn) const;
   /// unlink(id) removes a link that has not run; false if there was none.
+  /// From another thread it asks the task's hub and waits for the answer.
   bool unlink(link_id id) const;
 
   /// id() is the task's greenlet's id, unique for the process's life.
@@ -171,7 +176,7 @@ auto spawn_with(spawn_request&& request, F&& f, Args&&... args) {
   using result = std::invoke_result_t<decltype(call)&>;
   using value = std::conditional_t<std::is_void_v<result>, void, std::decay_t<result>>;
   using body = task_body<value, decltype(call)>;
-  task_state* state = new_task(sizeof(body), alignof(body), &body::vtable);
+  task_state* state = new_task(sizeof(body), alignof(body), &body::vtable, request.home);
   try {
     auto* b = ::new (task_body_of(state)) body{};
     b->fn.emplace(std::move(call));
@@ -201,7 +206,7 @@ auto spawn(F&& f, Args&&... args) {
 /// spawn(options, f, args...) is spawn() with a name and a stack size.
 template <class F, class... Args>
 auto spawn(spawn_options options, F&& f, Args&&... args) {
-  return detail::spawn_with({std::move(options.name), options.stack_size, {}}, std::forward<F>(f),
+  return detail::spawn_with({std::move(options.name), options.stack_size, {}, 0, 0}, std::forward<F>(f),
                             std::forward<Args>(args)...);
 }
 
@@ -209,10 +214,11 @@ auto spawn(spawn_options options, F&& f, Args&&... args) {
 /// from now. Killing it before then cancels it.
 template <class F, class... Args>
 auto spawn_later(clock::duration delay, F&& f, Args&&... args) {
-  return detail::spawn_with({{}, 0, delay}, std::forward<F>(f), std::forward<Args>(args)...);
+  return detail::spawn_with({{}, 0, delay, 0, 0}, std::forward<F>(f), std::forward<Args>(args)...);
 }
 
-/// task_error_handler receives each failure that nobody observed.
+/// task_error_handler receives each failure that nobody observed, and what
+/// a function posted to the hub (hub_ref::post) threw, with an empty task.
 using task_error_handler = std::function<void(const task_base& task, std::exception_ptr error)>;
 
 /// set_task_error_handler(fn) replaces the calling thread's handler (empty:

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -77,13 +78,16 @@ struct spawn_request {
   std::string name;
   std::size_t stack_size = 0;
   std::chrono::steady_clock::duration delay{};  ///< spawn_later: when to start
+  std::uint64_t home = 0;  ///< spawn_on: the id of the hub to run on; 0: the calling thread's
+  long home_thread = 0;    ///< spawn_on: that hub's thread, for errors
 };
 
-/// new_task(body_size, body_align, vtable, request) allocates an unstarted
-/// task's state with room for its body; the caller constructs the body there
-/// (task_body_of) and then calls schedule_task(), or discard_task() if the
-/// construction threw.
-task_state* new_task(std::size_t body_size, std::size_t body_align, const task_vtable* vtable);
+/// new_task(body_size, body_align, vtable, home) allocates an unstarted
+/// task's state with room for its body, for the hub with id `home` (0: the
+/// calling thread's); the caller constructs the body there (task_body_of)
+/// and then calls schedule_task(), or discard_task() if the construction threw.
+task_state* new_task(std::size_t body_size, std::size_t body_align, const task_vtable* vtable,
+                     std::uint64_t home);
 void* task_body_of(task_state* state) noexcept;
 void schedule_task(task_state* state, spawn_request&& request);
 void discard_task(task_state* state) noexcept;

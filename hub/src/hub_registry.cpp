@@ -1,0 +1,70 @@
+// The registry of live hubs. Few hubs exist at once (one per thread that
+// used tendril), so a vector searched linearly under one mutex is the map;
+// it is touched only when work crosses threads by id, not by a wake.
+
+#include "hub_registry.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+#include "hub.hpp"
+
+namespace tendril::detail::hub_registry {
+
+namespace {
+
+struct registry {
+  std::mutex mutex;
+  std::vector<hub*> hubs;
+
+  hub* find(std::uint64_t id) const noexcept {
+    auto it = std::find_if(hubs.begin(), hubs.end(), [id](const hub* h) { return h->id() == id; });
+    return it != hubs.end() ? *it : nullptr;
+  }
+};
+
+registry& the_registry() {
+  static registry* r = new registry;  // never destroyed: threads may outlive static destruction
+  return *r;
+}
+
+}  // namespace
+
+void add(hub* h) {
+  registry& r = the_registry();
+  std::lock_guard lock(r.mutex);
+  r.hubs.push_back(h);
+}
+
+void remove(hub* h) noexcept {
+  registry& r = the_registry();
+  std::lock_guard lock(r.mutex);
+  std::erase(r.hubs, h);
+}
+
+bool deliver(std::uint64_t id, mail&& m) {
+  registry& r = the_registry();
+  hub* target = nullptr;
+  {
+    std::lock_guard lock(r.mutex);
+    target = r.find(id);
+    if (target == nullptr) return false;
+    target->take_mail(std::move(m));
+  }
+  // Outside the registry's lock (a system call); the hub waits for this
+  // notify before it is destroyed (take_mail counted it).
+  target->notify(1);
+  return true;
+}
+
+bool visit_untyped(std::uint64_t id, void (*fn)(const hub& h, void* context), void* context) {
+  registry& r = the_registry();
+  std::lock_guard lock(r.mutex);
+  hub* h = r.find(id);
+  if (h == nullptr) return false;
+  fn(*h, context);
+  return true;
+}
+
+}  // namespace tendril::detail::hub_registry

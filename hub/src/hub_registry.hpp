@@ -1,0 +1,40 @@
+#pragma once
+// Every hub alive in the process, by id: how another thread reaches a hub
+// that may have exited (hub_ref, spawn_on, a task handle used elsewhere).
+//
+// A hub is in the registry from its construction until its thread starts
+// tearing it down; delivering mail holds the registry's lock, so a hub that
+// has left it never receives another item.
+
+#include <cstdint>
+#include <type_traits>
+
+namespace tendril::detail {
+
+class hub;
+struct mail;
+
+namespace hub_registry {
+
+void add(hub* h);
+void remove(hub* h) noexcept;
+
+/// deliver(id, m) queues `m` to the hub with that id and rouses its loop.
+/// Returns false (leaving `m` untouched) when no such hub is alive.
+bool deliver(std::uint64_t id, mail&& m);
+
+bool visit_untyped(std::uint64_t id, void (*fn)(const hub& h, void* context), void* context);
+
+/// visit(id, fn) calls fn(hub) under the registry's lock (so the hub
+/// cannot go away meanwhile; fn must only read its thread-safe parts).
+/// Returns false when no such hub is alive.
+template <class F>
+bool visit(std::uint64_t id, F&& fn) {
+  using callable = std::remove_reference_t<F>;
+  return visit_untyped(
+      id, [](const hub& h, void* context) { (*static_cast<callable*>(context))(h); }, &fn);
+}
+
+}  // namespace hub_registry
+
+}  // namespace tendril::detail

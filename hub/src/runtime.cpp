@@ -1,0 +1,299 @@
+// The M:N runtime: one hub per OS thread, tasks placed on them, and an end
+// that waits for all of them (join) or for a grace period (stop).
+//
+// Invariants:
+// - A worker thread's main fiber parks (awaits_work) until the runtime
+//   tells it to exit; its hub runs the tasks meanwhile. On exit the thread
+//   tears its hub down as any thread does: tasks still alive are killed.
+// - The runtime ends in two steps: wait until it is quiet (or the grace
+//   has passed), then tell every worker to exit and join the threads. So
+//   no hub exits while tasks of another may still reach it, unless the
+//   grace ran out.
+// - Quiet: two snapshots in a row, of every hub, find it idle (no task
+//   alive, no mail waiting) with the same count of mail ever received. A
+//   task alive at any moment between them was made by mail to its hub
+//   after the first look at it (so the count moved), or by a task alive
+//   before (of which the same holds), so nothing can hide between looks.
+//   Hubs announce each time they go idle (hub::on_idle), which wakes the
+//   waiter to look again.
+// - A spawn in progress (placing) holds the runtime open: stop() waits for
+//   it to have been delivered before it looks.
+//
+// Rejected: one counter of live tasks for the whole runtime. Every spawn
+// and every finish on every hub would write one shared cache line.
+
+#include <tendril/hub/runtime.hpp>
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include <tendril/hub/park.hpp>
+
+#include "hub.hpp"
+#include "hub_registry.hpp"
+#include "remote_task.hpp"
+
+namespace tendril::detail {
+
+// After the grace: how many times the tasks left are killed, and how long
+// each round waits for them to unwind.
+constexpr int kill_rounds = 3;
+constexpr clock::duration unwind_time = std::chrono::seconds(1);
+
+class runtime_state {
+ public:
+  struct worker {
+    std::thread thread;
+    detail::hub* hub = nullptr;  // valid until the thread is told to exit
+    hub_ref ref;
+    // On the worker's thread only:
+    bool exit = false;
+    waker main;
+  };
+
+  explicit runtime_state(runtime::options o) : options(std::move(o)) {}
+
+  runtime::options options;
+  std::vector<std::unique_ptr<worker>> workers;
+  std::atomic<std::size_t> turn{0};
+  std::atomic<bool> closed{false};  // join() or stop() has begun
+  std::atomic<int> placing{0};      // spawns picked and not yet delivered
+  bool ended = false;               // the threads are joined (guarded by end_mutex)
+  std::mutex end_mutex;             // one join()/stop() at a time
+
+  // Hubs going idle, for whoever waits until the runtime is quiet.
+  remote_signal quiet;
+  std::uint64_t idle_events = 0;  // guarded by quiet.mutex
+
+  static void hub_idle(void* self) noexcept {
+    auto* rt = static_cast<runtime_state*>(self);
+    std::lock_guard lock(rt->quiet.mutex);
+    ++rt->idle_events;
+    rt->quiet.raise();
+  }
+
+  void start() {
+    std::size_t n =
+        options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    std::mutex started_mutex;
+    std::condition_variable started;
+    std::size_t ready = 0;
+    std::exception_ptr failed;
+    for (std::size_t i = 0; i < n && !failed; ++i) {
+      try {
+        auto w = std::make_unique<worker>();
+        worker* self = w.get();
+        self->thread = std::thread([this, self, i, &started_mutex, &started, &ready] {
+          name_thread(i);
+          detail::hub& h = detail::hub::get();
+          if (options.error_handler) h.set_error_handler(options.error_handler);
+          h.on_idle(&runtime_state::hub_idle, this);
+          {
+            std::lock_guard lock(started_mutex);
+            self->hub = &h;
+            self->ref = h.ref();
+            ++ready;
+            started.notify_all();
+          }
+          serve(*self);
+        });
+        workers.push_back(std::move(w));
+      } catch (...) {
+        failed = std::current_exception();
+      }
+    }
+    // Every thread that started must be ready before the runtime is used
+    // (or, after a failure, ended).
+    std::unique_lock lock(started_mutex);
+    started.wait(lock, [&] { return ready == workers.size(); });
+    if (failed) std::rethrow_exception(failed);
+  }
+
+  void name_thread(std::size_t index) const {
+    std::string name = options.name + "-" + std::to_string(index);
+    name.resize(std::min<std::size_t>(name.size(), 15));  // the kernel's limit
+    (void)pthread_setname_np(pthread_self(), name.c_str());
+  }
+
+  // serve(w): the worker's main fiber, parked while its hub runs the tasks.
+  static void serve(worker& w) {
+    const wait_reason why{.what = "runtime work", .remote = true, .awaits_work = true};
+    while (!w.exit) {
+      w.main = waker::current();
+      try {
+        park(why);
+      } catch (const error&) {
+        // Nothing can end it but the runtime's exit mail, which will come.
+      }
+    }
+    w.main = waker();
+    w.hub->on_idle(nullptr, nullptr);
+  }
+
+  hub_ref pick() {
+    std::size_t n = workers.size();
+    std::size_t first = turn.fetch_add(1, std::memory_order_relaxed) % n;
+    if (options.place == runtime::placement::round_robin) return workers[first]->ref;
+    std::size_t best = first;
+    std::size_t best_load = SIZE_MAX;
+    for (std::size_t k = 0; k < n; ++k) {
+      std::size_t i = (first + k) % n;
+      std::size_t load = workers[i]->hub->load();
+      if (load < best_load) {
+        best = i;
+        best_load = load;
+      }
+    }
+    return workers[best]->ref;
+  }
+
+  struct snapshot {
+    bool idle = true;
+    std::vector<std::uint64_t> mail;
+    friend bool operator==(const snapshot&, const snapshot&) = default;
+  };
+
+  snapshot look() const {
+    snapshot s;
+    for (const auto& w : workers) {
+      s.idle = s.idle && w->hub->idle();
+      s.mail.push_back(w->hub->mail_received());
+    }
+    return s;
+  }
+
+  // wait_quiet(deadline): true once the runtime is quiet (see the
+  // invariants); false if the deadline passed first.
+  bool wait_quiet(clock::time_point deadline) {
+    while (placing.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    snapshot previous;
+    previous.idle = false;
+    std::unique_lock lock(quiet.mutex);
+    for (;;) {
+      std::uint64_t seen = idle_events;
+      lock.unlock();
+      snapshot now = look();
+      lock.lock();
+      if (now.idle && now == previous) return true;
+      if (now.idle) {
+        previous = std::move(now);
+        continue;  // look again at once
+      }
+      previous = std::move(now);
+      const wait_reason why{.what = "runtime quiet", .object = this, .remote = true};
+      if (!quiet.wait(lock, why, deadline, [&] { return idle_events != seen; })) return false;
+    }
+  }
+
+  // end(deadline): the two steps of join() and stop(); see the invariants.
+  bool end(clock::time_point deadline) {
+    check_not_own_thread();
+    std::lock_guard ending(end_mutex);
+    closed.store(true, std::memory_order_release);
+    if (ended) return true;
+    bool quiet_in_time = wait_quiet(deadline);
+    // Kill what is left while every hub is still up: a dying task may
+    // still spawn on, or wait for, another hub. Tasks that spawn as they
+    // die, or catch the kill, get a few rounds; then the threads exit
+    // anyway, and each tears down its hub, killing what is still there.
+    bool quiet_now = quiet_in_time;
+    for (int round = 0; round < kill_rounds && !quiet_now; ++round) {
+      for (const auto& w : workers)
+        w->ref.post([] {
+          for (const task_base& t : detail::hub::get().live_task_handles()) t.kill(nullptr, /*block=*/false);
+        });
+      quiet_now = wait_quiet(deadline_after(unwind_time));
+    }
+    for (const auto& w : workers) {
+      worker* self = w.get();
+      w->ref.post([self] {
+        self->exit = true;
+        self->main.wake();
+      });
+    }
+    for (const auto& w : workers) w->thread.join();
+    ended = true;
+    return quiet_in_time;
+  }
+
+  void check_not_own_thread() const {
+    detail::hub* here = detail::hub::find();
+    for (const auto& w : workers)
+      if (w->hub == here && here != nullptr)
+        throw error("a runtime cannot be joined or stopped from one of its own threads (" +
+                    w->ref.describe() + ")");
+  }
+};
+
+}  // namespace tendril::detail
+
+namespace tendril {
+
+runtime::runtime(options o) : state_(std::make_unique<detail::runtime_state>(std::move(o))) {
+  try {
+    state_->start();
+  } catch (...) {
+    state_->end(clock::now());  // the threads that did start
+    throw;
+  }
+}
+
+runtime::~runtime() {
+  try {
+    state_->end(clock::now());
+  } catch (const std::exception& e) {
+    // Destroyed on one of its own threads: nothing sane is left to do.
+    std::fprintf(stderr, "tendril: ~runtime: %s\n", e.what());
+    std::abort();
+  }
+}
+
+std::size_t runtime::size() const noexcept { return state_->workers.size(); }
+
+hub_ref runtime::hub(std::size_t index) const {
+  if (index >= state_->workers.size())
+    throw error("runtime::hub(" + std::to_string(index) + "): the runtime has " +
+                std::to_string(state_->workers.size()) + " hubs");
+  return state_->workers[index]->ref;
+}
+
+std::vector<hub_ref> runtime::hubs() const {
+  std::vector<hub_ref> refs;
+  for (const auto& w : state_->workers) refs.push_back(w->ref);
+  return refs;
+}
+
+hub_ref runtime::pick() { return state_->pick(); }
+
+runtime::placing::placing(runtime& rt) : state(*rt.state_) {
+  state.placing.fetch_add(1, std::memory_order_acq_rel);
+  if (state.closed.load(std::memory_order_acquire)) {
+    state.placing.fetch_sub(1, std::memory_order_release);
+    throw error("runtime::spawn after join() or stop() has begun");
+  }
+  hub = state.pick();
+}
+
+runtime::placing::~placing() { state.placing.fetch_sub(1, std::memory_order_release); }
+
+void runtime::join() { state_->end(no_deadline); }
+
+bool runtime::stop(clock::duration grace) { return state_->end(deadline_after(grace)); }
+
+std::vector<hub_stats> runtime::stats() const {
+  std::vector<hub_stats> all;
+  for (const auto& w : state_->workers) {
+    hub_stats s;
+    detail::hub_registry::visit(w->ref.id(), [&s](const detail::hub& h) { s = h.stats(); });
+    all.push_back(s);  // all zero once its thread has exited
+  }
+  return all;
+}
+
+}  // namespace tendril
