@@ -1,7 +1,9 @@
 // Command go_sched is Go's scheduler as a peer of tendril's hub
-// (bench/hub_bench.cpp): goroutines on one P (runtime.GOMAXPROCS(1)), so
-// that, like a tendril hub, one thread runs them all. Debian golang-go,
-// standard library only.
+// (bench/hub_bench.cpp) and of its M:N runtime (bench/runtime_bench.cpp).
+// Debian golang-go, standard library only.
+//
+// Without flags, goroutines run on one P (runtime.GOMAXPROCS(1)), so that,
+// like a tendril hub, one thread runs them all:
 //
 //	yield            runtime.Gosched() ping-pong between the main goroutine
 //	                 and one other; ns per yield, one hand-over (a round trip
@@ -14,6 +16,11 @@
 //	                 was started until all are blocked, per goroutine. Closing
 //	                 the channel then releases them, and all must finish.
 //
+// With -procs 2 (bench/run pins the program to two CPUs), GOMAXPROCS is 2 and
+// only spawn_join runs, reported as spawn_join_2t, impl=go_procs2: the
+// main goroutine starts each batch, and Go decides where the goroutines run
+// (a new goroutine goes to the starter's P, and the idle P steals from it).
+//
 // Timed like the C++ programs (bench/measure.hpp): after a warm-up, the
 // operations run in 1000 batches, each timed on its own, and the median
 // batch is reported, in the same result lines. `cpu` is the process's CPU
@@ -22,6 +29,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"runtime"
@@ -146,11 +154,21 @@ func parkedRSS(count int64) measure.Sample {
 }
 
 func main() {
-	runtime.GOMAXPROCS(1)
-	measure.Report("yield", "go", timeYield(measure.Iterations(5_000_000)), "ns/yield")
-	measure.Report("spawn_join", "go", timeSpawnJoin(measure.Iterations(1_000_000)), "ns/task")
-	measure.Report("parked_rss_100k", "go", parkedRSS(measure.Iterations(100_000)), "B/task")
-	// The runtime never frees a dead goroutine's descriptor: this case reuses
-	// the 100k case's, which puts it ~2% below a fresh process's figure.
-	measure.Report("parked_rss_1m", "go", parkedRSS(measure.Iterations(1_000_000)), "B/task")
+	procs := flag.Int("procs", 1, "GOMAXPROCS: 1 for the one-thread cases, 2 for spawn+join across two")
+	flag.Parse()
+	switch *procs {
+	case 1:
+		runtime.GOMAXPROCS(1)
+		measure.Report("yield", "go", timeYield(measure.Iterations(5_000_000)), "ns/yield")
+		measure.Report("spawn_join", "go", timeSpawnJoin(measure.Iterations(1_000_000)), "ns/task")
+		measure.Report("parked_rss_100k", "go", parkedRSS(measure.Iterations(100_000)), "B/task")
+		// The runtime never frees a dead goroutine's descriptor: this case reuses
+		// the 100k case's, which puts it ~2% below a fresh process's figure.
+		measure.Report("parked_rss_1m", "go", parkedRSS(measure.Iterations(1_000_000)), "B/task")
+	case 2:
+		runtime.GOMAXPROCS(2)
+		measure.Report("spawn_join_2t", "go_procs2", timeSpawnJoin(measure.Iterations(1_000_000)), "ns/task")
+	default:
+		measure.Fail("-procs takes 1 or 2")
+	}
 }
