@@ -58,6 +58,9 @@ namespace {
 // how many switches pass between two looks at the clock.
 constexpr clock::duration poll_interval = std::chrono::milliseconds(1);
 constexpr std::uint32_t switches_per_clock_check = 32;
+// How long a hub that has just heard from another thread spins before it
+// blocks in its loop (see hub::spin_for_remote_work).
+constexpr clock::duration spin_before_block = std::chrono::microseconds(20);
 
 std::atomic<std::uint64_t> last_hub_id{0};
 
@@ -422,6 +425,7 @@ void hub::queue_remote_wake(fiber_record* r, std::uint32_t park_id, std::excepti
   r->remote_wakes.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(remote_mutex_);
   remote_wakes_.push_back({r, park_id, std::move(error)});
+  remote_pending_.store(true, std::memory_order_release);
 }
 
 void hub::notify(int wakes) noexcept {
@@ -433,6 +437,7 @@ void hub::take_mail(mail&& m) {
   unnotified_wakes_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(remote_mutex_);
   mailbox_.push_back(std::move(m));
+  remote_pending_.store(true, std::memory_order_release);
   mail_taken_.fetch_add(1, std::memory_order_release);
 }
 
@@ -441,6 +446,8 @@ void hub::drain_remote_wakes() noexcept {
   {
     std::lock_guard lock(remote_mutex_);
     batch.swap(remote_wakes_);
+    remote_pending_.store(false, std::memory_order_relaxed);
+    heard_from_threads_ = heard_from_threads_ || !batch.empty() || !mailbox_.empty();
     // Mail is handled after the poll, outside libev (a posted function may
     // spawn, a task taken in gets its greenlet): see handle_mail.
     if (mail_in_.empty()) {
@@ -531,17 +538,41 @@ void hub::poll(bool may_block) {
     may_block = false;
   watchers_seen_.set(loop_->armed_watchers());
   if (may_block && idle_fn_ != nullptr && idle()) idle_fn_(idle_context_);
-  clock::time_point before = may_block ? clock::now() : clock::time_point{};
-  bool alive = loop_->run_once(may_block);
+  bool alive = true;
+  if (may_block && std::exchange(heard_from_threads_, false) && spin_for_remote_work()) {
+    // Taken without libev: its async watcher stays pending, so its next
+    // poll does not block and runs the (then empty) drain once more.
+    drain_remote_wakes();
+  } else {
+    clock::time_point before = may_block ? clock::now() : clock::time_point{};
+    alive = loop_->run_once(may_block);
+    if (may_block) blocked_ns_.add((clock::now() - before) / std::chrono::nanoseconds(1));
+  }
   polls_.add(1);
   next_poll_ = clock::now() + poll_interval;
-  if (may_block) blocked_ns_.add((next_poll_ - poll_interval - before) / std::chrono::nanoseconds(1));
   // Outside ev_run: collecting may unwind a greenlet, which may park; mail
   // may spawn.
   process_deferred_releases();
   if (!mail_in_.empty()) handle_mail();
   poll_countdown_ = switches_per_clock_check;
   if (ready_.empty() && (!alive || stuck)) report_would_block_forever();
+}
+
+// spin_for_remote_work() waits up to spin_before_block, on the CPU, for
+// another thread's wake or mail; true if one came. A hub that has just
+// heard from another thread is likely to hear again within microseconds (a
+// reply), and waking a thread blocked in epoll_wait costs tens of
+// microseconds on both sides; while this thread is not inside libev's
+// poll, ev_async_send makes no system call either.
+bool hub::spin_for_remote_work() noexcept {
+  clock::time_point until = clock::now() + spin_before_block;
+  do {
+    for (int i = 0; i < 64; ++i) {
+      if (remote_pending_.load(std::memory_order_acquire)) return true;
+      __builtin_ia32_pause();
+    }
+  } while (clock::now() < until);
+  return false;
 }
 
 bool hub::idle() const noexcept {

@@ -184,6 +184,7 @@ class hub {
   bool parks_are_stuck() const;
   void drain_remote_wakes() noexcept;
   void handle_mail() noexcept;
+  bool spin_for_remote_work() noexcept;
   void take_in(task_state* t, spawn_request&& request) noexcept;
   void register_record(fiber_record* r) noexcept { all_.push_back(r); }
   fiber_record* foreign_record(greenlet_state* s);
@@ -229,6 +230,8 @@ class hub {
   std::vector<mail> mailbox_;                 // guarded by remote_mutex_
   std::atomic<std::uint64_t> mail_taken_{0};  // items ever put in mailbox_
   std::vector<mail> mail_in_;                 // taken from mailbox_, to handle after the poll
+  std::atomic<bool> remote_pending_{false};   // wakes or mail queued and not yet drained
+  bool heard_from_threads_ = false;           // drained some since the last blocking poll
   std::atomic<int> unnotified_wakes_{0};      // queued wakes whose notify() has not returned
 };
 
