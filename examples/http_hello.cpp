@@ -5,6 +5,9 @@
 //                          /missing over a raw socket, prints the answers, stops
 //   http_hello PORT        serves "Hello, world!" on 127.0.0.1:PORT until
 //                          SIGINT or SIGTERM, then stops gracefully
+//   http_hello PORT N      the same on a runtime of N threads: a hub per
+//                          thread, each accepting on its own SO_REUSEPORT
+//                          listener (runtime_server)
 
 #include <csignal>
 #include <cstdlib>
@@ -34,7 +37,23 @@ std::string ask(const tendril::endpoint& where, const std::string& path) {
 
 }  // namespace
 
+// serve_on_runtime(port, threads) serves until SIGINT or SIGTERM on `threads` hubs.
+void serve_on_runtime(std::uint16_t port, std::size_t threads) {
+  tendril::runtime rt{threads};
+  tendril::runtime_server site(rt, tendril::endpoint::loopback(port),
+                               tendril::http::connection_handler(hello));
+  std::cout << "http_hello: serving http://" << site.local_endpoint().to_string() << "/ on " << rt.size()
+            << " hubs" << std::endl;
+  tendril::run([] { tendril::wait_signal({SIGINT, SIGTERM}); });  // on this thread's own hub
+  rt.stop(std::chrono::seconds(2));
+}
+
 int main(int argc, char** argv) {
+  if (argc > 2) {
+    serve_on_runtime(static_cast<std::uint16_t>(std::atoi(argv[1])),
+                     static_cast<std::size_t>(std::atoi(argv[2])));
+    return 0;
+  }
   if (argc > 1) {
     auto port = static_cast<std::uint16_t>(std::atoi(argv[1]));
     tendril::run([port] {

@@ -67,6 +67,19 @@ class runtime_state {
   bool ended = false;               // the threads are joined (guarded by end_mutex)
   std::mutex end_mutex;             // one join()/stop() at a time
 
+  std::mutex hooks_mutex;
+  std::vector<std::pair<runtime::hook_id, runtime::stop_hook>> hooks;  // guarded by hooks_mutex
+  runtime::hook_id last_hook = 0;                                      // guarded by hooks_mutex
+
+  void run_stop_hooks(clock::time_point deadline) {
+    std::vector<std::pair<runtime::hook_id, runtime::stop_hook>> due;
+    {
+      std::lock_guard lock(hooks_mutex);
+      due.swap(hooks);
+    }
+    for (auto& [id, fn] : due) fn(deadline);
+  }
+
   // Hubs going idle, for whoever waits until the runtime is quiet.
   remote_signal quiet;
   std::uint64_t idle_events = 0;  // guarded by quiet.mutex
@@ -197,6 +210,7 @@ class runtime_state {
     std::lock_guard ending(end_mutex);
     closed.store(true, std::memory_order_release);
     if (ended) return true;
+    if (deadline != no_deadline) run_stop_hooks(deadline);  // stop(), not join()
     bool quiet_in_time = wait_quiet(deadline);
     // Kill what is left while every hub is still up: a dying task may
     // still spawn on, or wait for, another hub. Tasks that spawn as they
@@ -270,6 +284,18 @@ std::vector<hub_ref> runtime::hubs() const {
 }
 
 hub_ref runtime::pick() { return state_->pick(); }
+
+runtime::hook_id runtime::on_stop(stop_hook fn) {
+  std::lock_guard lock(state_->hooks_mutex);
+  hook_id id = ++state_->last_hook;
+  state_->hooks.emplace_back(id, std::move(fn));
+  return id;
+}
+
+bool runtime::remove_stop_hook(hook_id id) {
+  std::lock_guard lock(state_->hooks_mutex);
+  return std::erase_if(state_->hooks, [id](const auto& hook) { return hook.first == id; }) > 0;
+}
 
 runtime::placing::placing(runtime& rt) : state(*rt.state_) {
   state.placing.fetch_add(1, std::memory_order_acq_rel);

@@ -12,6 +12,7 @@
 #include <tendril/hub/join.hpp>
 #include <tendril/hub/park.hpp>
 #include <tendril/hub/run.hpp>
+#include <tendril/hub/runtime.hpp>
 #include <tendril/hub/sleep.hpp>
 #include <tendril/hub/task.hpp>
 #include <tendril/hub/timeout.hpp>
@@ -20,6 +21,7 @@
 #include <tendril/io/file.hpp>
 #include <tendril/io/http.hpp>
 #include <tendril/io/http_server.hpp>
+#include <tendril/io/runtime_server.hpp>
 #include <tendril/io/signal.hpp>
 #include <tendril/io/socket.hpp>
 #include <tendril/io/stream_server.hpp>

@@ -23,6 +23,7 @@
 #include <http_parser.h>
 #include <strings.h>
 
+#include <atomic>
 #include <charconv>
 #include <exception>
 #include <string_view>
@@ -52,7 +53,7 @@ std::string_view server_request::header(std::string_view name) const noexcept {
 struct server::state {
   request_handler handle;
   options settings;
-  std::size_t requests = 0;
+  std::atomic<std::size_t> requests{0};  // the handler may run on several hubs (connection_handler)
 
   void serve(socket connection, const endpoint& peer);
 };
@@ -208,7 +209,7 @@ void server::state::serve(socket connection, const endpoint& peer) {
         return;
       }
       parse.complete = false;
-      ++requests;
+      requests.fetch_add(1, std::memory_order_relaxed);
       server_response response;
       try {
         response = handle(parse.request);
@@ -254,7 +255,15 @@ void server::start() { connections_->start(); }
 void server::serve_forever() { connections_->serve_forever(); }
 bool server::stop(clock::duration grace) { return connections_->stop(grace); }
 endpoint server::local_endpoint() const { return connections_->local_endpoint(); }
-std::size_t server::requests() const noexcept { return state_->requests; }
+std::size_t server::requests() const noexcept { return state_->requests.load(std::memory_order_relaxed); }
+
+stream_server::handler connection_handler(request_handler handler, server::options o) {
+  if (!handler) throw error("http::connection_handler: no request handler");
+  auto s = std::make_shared<server::state>();
+  s->handle = std::move(handler);
+  s->settings = std::move(o);
+  return [s](socket connection, const endpoint& peer) { s->serve(std::move(connection), peer); };
+}
 std::size_t server::accepted() const { return connections_->accepted(); }
 
 std::string server::url(std::string_view path) const {

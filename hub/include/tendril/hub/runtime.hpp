@@ -15,6 +15,8 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -139,6 +141,18 @@ class runtime {
 
   /// stats() is every hub's statistics (hub_ref::stats), in index order.
   std::vector<hub_stats> stats() const;
+
+  /// A stop hook, run when stop() (or the destructor) begins, on the
+  /// stopping thread, with the grace's deadline: servers stop accepting
+  /// there (runtime_server). It must not block; what it starts on the hubs
+  /// (tasks) is waited for, and killed, as any task is.
+  using stop_hook = std::function<void(clock::time_point deadline)>;
+  using hook_id = std::uint64_t;
+  /// on_stop(fn) adds a stop hook; returns an id for remove_stop_hook.
+  /// Thread-safety: any thread.
+  hook_id on_stop(stop_hook fn);
+  /// remove_stop_hook(id) removes it; false when it has run or never existed.
+  bool remove_stop_hook(hook_id id);
 
  private:
   static options with_threads(std::size_t threads) {

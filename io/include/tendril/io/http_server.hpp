@@ -97,9 +97,20 @@ class server {
   std::size_t accepted() const;
 
  private:
+  friend stream_server::handler connection_handler(request_handler handler, server::options o);
   struct state;
   std::shared_ptr<state> state_;
   std::unique_ptr<stream_server> connections_;
 };
+
+/// connection_handler(handler, o) is what a server runs for each
+/// connection, for a stream server of one's own: a runtime_server serves
+/// HTTP on every hub of a runtime with it. `o.connections` is not used;
+/// the handler runs on every hub that the stream server accepts on.
+///
+///   runtime_server site(rt, endpoint::ipv4_any(8080), http::connection_handler(hello));
+///
+/// Errors: tendril::error when `handler` is empty.
+stream_server::handler connection_handler(request_handler handler, server::options o = {});
 
 }  // namespace tendril::http
