@@ -558,9 +558,12 @@ TEST_CASE("round_robin placement spreads spawns evenly over the hubs") {
   rt.join();
 }
 
-TEST_CASE("the default placement puts a spawn on the hub with the fewest unfinished tasks") {
+TEST_CASE("least_loaded placement puts a spawn on the hub with the fewest unfinished tasks") {
   constexpr int busy = 8;
-  runtime rt{2};
+  runtime::options options;
+  options.threads = 2;
+  options.place = runtime::placement::least_loaded;
+  runtime rt{std::move(options)};
   parked_tasks on_hub_0(busy);
   for (int i = 0; i < busy; ++i) on_hub_0.add(rt.hub(0));
   on_hub_0.started.wait();

@@ -2,7 +2,7 @@
 // M:N: many tasks over a few OS threads, each thread with its own hub.
 //
 //   tendril::runtime rt{2};                       // two threads, two hubs
-//   auto t = rt.spawn([] { return work(); });     // placed on the least loaded hub
+//   auto t = rt.spawn([] { return work(); });     // placed on the hubs in turn
 //   int v = t.get();                              // from any thread or fiber
 //   rt.join();                                    // every task done, threads joined
 //
@@ -68,18 +68,23 @@ class runtime_state;
 /// runtime runs one hub on each of its OS threads and places tasks on them.
 class runtime {
  public:
-  /// placement says which hub runtime::spawn picks.
+  /// placement says which hub runtime::spawn picks. Measured on two hubs
+  /// (docs/BENCHMARKS.md), round robin is the faster for tasks of even
+  /// length: spawn+join 1.3x, a CPU fan-out a little. least_loaded reads
+  /// every hub's counters per spawn, and a spawner's own hub looks loaded
+  /// by the tasks it has just queued, so it sends most of them away; it
+  /// pays off when tasks differ widely in length.
   enum class placement {
+    /// Each hub in turn (the default).
+    round_robin,
     /// The hub with the fewest unfinished tasks (ties: the next in turn).
     least_loaded,
-    /// Each hub in turn.
-    round_robin,
   };
 
   struct options {
     /// threads: how many OS threads (and hubs); 0: hardware concurrency.
     std::size_t threads = 0;
-    placement place = placement::least_loaded;
+    placement place = placement::round_robin;
     /// name of the threads (`<name>-<index>`, as `top -H` shows them).
     std::string name = "tendril";
     /// error_handler receives the failures nobody observed, on the failing
