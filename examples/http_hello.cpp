@@ -5,9 +5,12 @@
 //                          /missing over a raw socket, prints the answers, stops
 //   http_hello PORT        serves "Hello, world!" on 127.0.0.1:PORT until
 //                          SIGINT or SIGTERM, then stops gracefully
-//   http_hello PORT N      the same on a runtime of N threads: a hub per
-//                          thread, each accepting on its own SO_REUSEPORT
-//                          listener (runtime_server)
+//   http_hello PORT N      the same on a runtime of N threads, a hub per
+//                          thread (runtime_server: one acceptor handing the
+//                          connections to the hubs in turn)
+//   http_hello PORT N reuseport
+//                          the same, each hub accepting on its own
+//                          SO_REUSEPORT listener
 
 #include <csignal>
 #include <cstdlib>
@@ -37,11 +40,13 @@ std::string ask(const tendril::endpoint& where, const std::string& path) {
 
 }  // namespace
 
-// serve_on_runtime(port, threads) serves until SIGINT or SIGTERM on `threads` hubs.
-void serve_on_runtime(std::uint16_t port, std::size_t threads) {
+// serve_on_runtime(port, threads, spread) serves until SIGINT or SIGTERM on `threads` hubs.
+void serve_on_runtime(std::uint16_t port, std::size_t threads, tendril::runtime_server::spreading spread) {
   tendril::runtime rt{threads};
+  tendril::runtime_server::options o;
+  o.spread = spread;
   tendril::runtime_server site(rt, tendril::endpoint::loopback(port),
-                               tendril::http::connection_handler(hello));
+                               tendril::http::connection_handler(hello), o);
   std::cout << "http_hello: serving http://" << site.local_endpoint().to_string() << "/ on " << rt.size()
             << " hubs" << std::endl;
   tendril::run([] { tendril::wait_signal({SIGINT, SIGTERM}); });  // on this thread's own hub
@@ -50,8 +55,11 @@ void serve_on_runtime(std::uint16_t port, std::size_t threads) {
 
 int main(int argc, char** argv) {
   if (argc > 2) {
+    auto spread = argc > 3 && std::string(argv[3]) == "reuseport"
+                      ? tendril::runtime_server::spreading::reuseport
+                      : tendril::runtime_server::spreading::one_acceptor;
     serve_on_runtime(static_cast<std::uint16_t>(std::atoi(argv[1])),
-                     static_cast<std::size_t>(std::atoi(argv[2])));
+                     static_cast<std::size_t>(std::atoi(argv[2])), spread);
     return 0;
   }
   if (argc > 1) {

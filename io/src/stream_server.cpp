@@ -17,16 +17,15 @@
 
 #include <tendril/io/stream_server.hpp>
 
-#include <algorithm>
-#include <cstdio>
 #include <optional>
 #include <utility>
 
 #include <tendril/error.hpp>
-#include <tendril/hub/sleep.hpp>
 #include <tendril/sync/event.hpp>
 #include <tendril/sync/group.hpp>
 #include <tendril/sync/pool.hpp>
+
+#include "accepting.hpp"
 
 namespace tendril {
 
@@ -56,38 +55,12 @@ struct stream_server::state {
   std::size_t connections() const { return limited ? limited->size() : unlimited.size(); }
 };
 
-namespace {
-
-// Errors after which accepting again soon can succeed: out of fds or memory.
-bool is_temporary(const system_error& e) {
-  auto code = static_cast<std::errc>(e.code().value());
-  return code == std::errc::too_many_files_open || code == std::errc::too_many_files_open_in_system ||
-         code == std::errc::no_buffer_space || code == std::errc::not_enough_memory;
-}
-
-}  // namespace
-
 void stream_server::state::accept_loop() {
-  // Backs off on temporary failures as Go's net/http does, from 5 ms to 1 s.
-  constexpr clock::duration first_backoff = std::chrono::milliseconds(5);
-  constexpr clock::duration max_backoff = std::chrono::seconds(1);
-  clock::duration backoff{};
+  detail::acceptor_backoff backoff;
   for (;;) {
     if (limited) limited->wait_available();
     endpoint peer;
-    socket connection;
-    try {
-      connection = listener.accept(no_deadline, &peer);
-    } catch (const system_error& e) {
-      if (!is_temporary(e)) throw;
-      backoff = backoff == clock::duration{} ? first_backoff : std::min(backoff * 2, max_backoff);
-      std::fprintf(
-          stderr, "%s: %s; accepting again in %lld ms\n", settings.name.c_str(), e.what(),
-          static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(backoff).count()));
-      sleep(backoff);
-      continue;
-    }
-    backoff = {};
+    socket connection = detail::accept_next(listener, peer, settings.name, backoff);
     ++accepted;
     spawn_options task_options{.name = settings.name + " handler for " + peer.to_string()};
     auto run = [this](socket c, endpoint from) { run_handler(std::move(c), from); };

@@ -1,5 +1,7 @@
-// runtime_server: one address served by a stream_server on every hub of a
-// runtime (SO_REUSEPORT). Clients run on the test thread's own hub.
+// runtime_server: one address served on every hub of a runtime, by a
+// stream_server per hub (SO_REUSEPORT) or by one acceptor handing the
+// connections out; every case runs with both. Clients run on the test
+// thread's own hub.
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -51,15 +53,24 @@ std::string ask(const endpoint& where) {
   return read_all(s);
 }
 
+// each_spreading() makes the case run once per way of spreading connections.
+runtime_server::options each_spreading() {
+  runtime_server::options o;
+  o.spread = GENERATE(runtime_server::spreading::reuseport, runtime_server::spreading::one_acceptor);
+  INFO((o.spread == runtime_server::spreading::reuseport ? "SO_REUSEPORT per hub" : "one acceptor"));
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("a runtime server accepts on every hub and runs each handler where it was accepted") {
   hub_check hub;
   runtime rt{2};
-  runtime_server server(rt, endpoint::loopback(0), tell_thread);
+  runtime_server server(rt, endpoint::loopback(0), tell_thread, each_spreading());
   REQUIRE(server.local_endpoint().port() != 0);
   // 64 connections from 64 source ports: the kernel's SO_REUSEPORT hash
-  // leaves a hub without one with probability 2^-63.
+  // leaves a hub without one with probability 2^-63; one acceptor deals
+  // them out in turn.
   constexpr int clients = 64;
   std::vector<std::string> replies = tendril::run([&] {
     std::vector<tendril::task<std::string>> asks;
@@ -86,16 +97,20 @@ TEST_CASE("stopping the runtime stops its server and kills the handlers still ru
   std::atomic<int> handlers_unwound{0};
   std::atomic<int> handlers_returned{0};
   tendril::event handler_reading;
-  runtime_server server(rt, endpoint::loopback(0), [&](tendril::socket connection, const endpoint&) {
-    struct count_unwind {
-      std::atomic<int>& n;
-      ~count_unwind() { ++n; }
-    } guard{handlers_unwound};
-    handler_reading.set();
-    char byte;
-    (void)connection.read_some(&byte, 1);  // the client never writes, nor closes
-    ++handlers_returned;
-  });
+  runtime_server::options o = each_spreading();
+  runtime_server server(
+      rt, endpoint::loopback(0),
+      [&](tendril::socket connection, const endpoint&) {
+        struct count_unwind {
+          std::atomic<int>& n;
+          ~count_unwind() { ++n; }
+        } guard{handlers_unwound};
+        handler_reading.set();
+        char byte;
+        (void)connection.read_some(&byte, 1);  // the client never writes, nor closes
+        ++handlers_returned;
+      },
+      o);
   tendril::socket idle = tendril::run([&] {
     tendril::socket s = tendril::socket::tcp();
     s.connect(server.local_endpoint());
@@ -112,7 +127,7 @@ TEST_CASE("stopping the runtime stops its server and kills the handlers still ru
 TEST_CASE("a runtime server's stop returns true when every handler finishes within the grace") {
   hub_check hub;
   runtime rt{2};
-  runtime_server server(rt, endpoint::loopback(0), tell_thread);
+  runtime_server server(rt, endpoint::loopback(0), tell_thread, each_spreading());
   std::string reply = tendril::run([&] { return ask(server.local_endpoint()); });
   CHECK_FALSE(reply.empty());
   CHECK(server.stop(1s));
@@ -123,7 +138,8 @@ TEST_CASE("a runtime server on an address in use throws tendril::system_error na
   hub_check hub;
   runtime rt{2};
   tendril::socket taken = tendril::listen(endpoint::loopback(0));  // without SO_REUSEPORT
-  CHECK_THROWS_WITH(runtime_server(rt, taken.local_endpoint(), tell_thread),
+  runtime_server::options o = each_spreading();
+  CHECK_THROWS_WITH(runtime_server(rt, taken.local_endpoint(), tell_thread, o),
                     Catch::Contains(taken.local_endpoint().to_string()));
   rt.join();
 }
