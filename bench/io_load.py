@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""bench/io_load.py: runs one side of an io benchmark against the other, each pinned to its own CPU.
+"""bench/io_load.py: runs one side of an io benchmark against the other, each pinned to its own CPU
+(or, serve --shared, both to both CPUs).
 
     io_load.py serve --bench http_hello --impl tendril -- SERVER_ARGV... {port}
+    io_load.py serve --shared --bench http_hello_2t --impl tendril -- SERVER_ARGV... {port} 2
     io_load.py nginx --impl tendril -- CLIENT_ARGV... {url}
     io_load.py dnsmasq --impl tendril -- CLIENT_ARGV... {server}
     io_load.py postgres --impl tendril -- CLIENT_ARGV... {conninfo} {connections}
@@ -19,6 +21,14 @@ serve    starts SERVER_ARGV ("{port}" replaced by a free port on 127.0.0.1)
              result bench=BENCH_rps impl=IMPL value=<requests per second> unit=req/s
          with cpu= the server's CPU time / wall time (below 1 when wrk, not
          the server, was the bottleneck).
+         With --shared, for a server of two threads: the server and wrk both
+         run on the first and the second CPU (taskset -c A,B each), wrk with
+         a thread per CPU (`wrk -t2 -c100`), and the scheduler shares the two
+         CPUs among them; the same two lines, with cpu= the server's CPU time
+         / (wall time x 2). How the server's CPU time divided among its
+         threads goes to stderr: a thread that got few of the connections
+         (the kernel spreads them over SO_REUSEPORT listeners by a hash)
+         shows there.
 nginx    starts nginx-light (one worker) on the first CPU serving a 2048-byte
          file at /page, runs CLIENT_ARGV ("{url}" replaced by its URL) on the
          second CPU, passes the client's result lines through, and prints
@@ -91,8 +101,9 @@ def cpus():
     return allowed[0], allowed[1]
 
 
-def pinned(cpu, argv):
-    return ["taskset", "-c", str(cpu)] + [str(a) for a in argv]
+def pinned(cpus, argv):
+    """argv under `taskset -c cpus`: one CPU (an int) or a list of them ("0,1")."""
+    return ["taskset", "-c", str(cpus)] + [str(a) for a in argv]
 
 
 def free_port(udp_too=False):
@@ -152,10 +163,22 @@ def stop(process, what, expect_clean=False):
         fail(f"{what} exited with status {process.returncode}")
 
 
-def cpu_seconds(pid):
-    """utime + stime of process `pid` (all its threads), in seconds, from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid, stat="stat"):
+    """utime + stime of process `pid` (all its threads), in seconds, from /proc/PID/stat; with
+    stat="task/TID/stat", of its thread TID alone."""
+    fields = Path(f"/proc/{pid}/{stat}").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 and 15 of stat
+
+
+def thread_cpu_seconds(pid):
+    """{thread id: utime + stime in seconds} for every thread of process `pid`."""
+    times = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            times[task.name] = cpu_seconds(pid, f"task/{task.name}/stat")
+        except OSError:
+            pass  # the thread ended
+    return times
 
 
 def result(bench, impl, value, unit, n, cpu):
@@ -165,9 +188,9 @@ def result(bench, impl, value, unit, n, cpu):
 
 # ---- serve: an HTTP server under wrk --------------------------------------
 
-def run_wrk(cpu, port, seconds):
+def run_wrk(cpus, port, seconds, threads=1):
     """Runs wrk for `seconds`; returns (requests, duration in seconds). Fails on any error it reports."""
-    argv = pinned(cpu, ["wrk", "-t1", "-c100", f"-d{seconds}s", f"http://127.0.0.1:{port}/"])
+    argv = pinned(cpus, ["wrk", f"-t{threads}", "-c100", f"-d{seconds}s", f"http://127.0.0.1:{port}/"])
     done = subprocess.run(argv, capture_output=True, text=True)
     out = done.stdout
     m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
@@ -183,6 +206,10 @@ def run_wrk(cpu, port, seconds):
 
 def serve(args):
     server_cpu, load_cpu = cpus()
+    wrk_threads, server_cpus = 1, 1
+    if args.shared:
+        server_cpu = load_cpu = f"{server_cpu},{load_cpu}"
+        wrk_threads, server_cpus = 2, 2
     seconds = max(1, round(3 * scale()))
     for attempt in range(5):
         port = free_port()
@@ -198,16 +225,22 @@ def serve(args):
             continue  # another process may have taken the port
         break
     try:
-        run_wrk(load_cpu, port, 1)  # warm-up: the interpreter, Go's runtime, caches
+        run_wrk(load_cpu, port, 1, wrk_threads)  # warm-up: the interpreter, Go's runtime, caches
+        threads_before = thread_cpu_seconds(server.pid)
         before, start = cpu_seconds(server.pid), time.monotonic()
-        requests, duration = run_wrk(load_cpu, port, seconds)
+        requests, duration = run_wrk(load_cpu, port, seconds, wrk_threads)
         wall = time.monotonic() - start
         used = cpu_seconds(server.pid) - before
+        threads_used = {tid: t - threads_before.get(tid, 0.0) for tid, t in thread_cpu_seconds(server.pid).items()}
     finally:
         stop(server, args.impl, expect_clean=True)
     if used <= 0:
         fail(f"{args.impl} used no CPU time while serving {requests} requests")
-    share = used / wall
+    if args.shared:
+        busy = sorted((t for t in threads_used.values() if t >= 0.01), reverse=True)
+        log(f"{args.impl}: {used:.2f} server CPU-s in {wall:.2f} s; by thread, those above 0.01 "
+            f"({len(busy)} of {len(threads_used)}): {', '.join(f'{t:.2f}' for t in busy)}")
+    share = used / (wall * server_cpus)
     result(args.bench, args.impl, requests / used, "req/cpu-s", requests, share)
     result(f"{args.bench}_rps", args.impl, requests / duration, "req/s", requests, share)
 
@@ -481,6 +514,8 @@ def main():
     s = modes.add_parser("serve", help="an HTTP server under wrk")
     s.add_argument("--bench", required=True)
     s.add_argument("--impl", required=True)
+    s.add_argument("--shared", action="store_true",
+                   help="server and wrk -t2 both on both CPUs (for a server of two threads)")
     n = modes.add_parser("nginx", help="an HTTP client against nginx")
     n.add_argument("--impl", required=True)
     d = modes.add_parser("dnsmasq", help="a resolver against dnsmasq")

@@ -4,26 +4,43 @@
 // line (enough for wrk's GETs, which have no body), answered with the same
 // bytes tendril's http::server sends for examples/http_hello.cpp.
 //
-//   epoll_hello_server PORT     serves 127.0.0.1:PORT until SIGTERM or SIGINT
+//   epoll_hello_server PORT            serves 127.0.0.1:PORT until SIGTERM or SIGINT
+//   epoll_hello_server PORT THREADS    the same on THREADS threads (1-64), each
+//                                      with its own SO_REUSEPORT listener and
+//                                      epoll set: the floor under tendril's
+//                                      runtime_server, a hub per thread
 //
 // Per request: one read, one write, and a share of an epoll_wait. Nothing
 // else: no parser, no allocation, no timers. That is the point of a floor.
+// With several threads nothing is shared either: the kernel spreads the
+// connections over the listeners (by a hash of their addresses), and a
+// connection stays on the thread that accepted it.
 
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 static const char response[] =
     "HTTP/1.1 200 OK\r\nContent-Length: 14\r\nContent-Type: text/plain\r\n\r\nHello, world!\n";
-enum { response_size = sizeof response - 1, buffer_size = 16 * 1024, max_fds = 65536 };
+enum {
+  response_size = sizeof response - 1,
+  buffer_size = 16 * 1024,
+  max_fds = 65536,
+  max_events = 256,
+  max_threads = 64
+};
 
 // One connection: bytes read that do not yet end a request, and the answer
 // bytes not yet written (only when the socket's send buffer was full).
@@ -34,13 +51,25 @@ struct connection {
   size_t out_size;
 };
 
-static struct connection* connections[max_fds];
-static int epoll_fd;
-static volatile sig_atomic_t stopping;
+// The calling thread's connections, indexed by fd, and its epoll set: a
+// connection belongs to the thread that accepted it, so threads share
+// nothing. A number one thread closed and another's accept reused is in both
+// tables, NULL in the first: an event left in the first thread's batch for
+// it is skipped there, and never reaches the other thread's connection.
+static _Thread_local struct connection** connections;
+static _Thread_local int epoll_fd;
+// Readable once a signal asked to stop; in every thread's epoll set and never
+// read, so (level-triggered) it wakes every thread, not only the one the
+// signal interrupted.
+static int stop_fd;
+static atomic_int stopping;  // lock-free, so the signal handler may set it
 
 static void on_signal(int signal_number) {
   (void)signal_number;
-  stopping = 1;
+  atomic_store(&stopping, 1);
+  const uint64_t one = 1;
+  ssize_t ignored = write(stop_fd, &one, sizeof one);  // write(2) is async-signal-safe
+  (void)ignored;
 }
 
 static void die(const char* what) {
@@ -143,38 +172,51 @@ static void on_acceptable(int listener) {
   }
 }
 
-int main(int argc, char** argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s PORT\n", argv[0]);
-    return 2;
-  }
-  struct sigaction action = {.sa_handler = on_signal};
-  sigaction(SIGTERM, &action, NULL);
-  sigaction(SIGINT, &action, NULL);
-  signal(SIGPIPE, SIG_IGN);
+// One thread's share of the server: its listener and its epoll set.
+struct loop {
+  int listener;
+  int epoll_fd;
+  pthread_t thread;
+};
 
-  int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+// open_loop(port) binds a listener on 127.0.0.1:port (SO_REUSEPORT: every
+// thread binds the same port) and makes its epoll set, watching it and stop_fd.
+static struct loop open_loop(uint16_t port) {
+  struct loop l;
+  l.listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int on = 1;
-  struct sockaddr_in address = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)atoi(argv[1])),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  if (listener < 0 || setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-      bind(listener, (struct sockaddr*)&address, sizeof address) != 0 || listen(listener, 1024) != 0)
+  struct sockaddr_in address = {
+      .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (l.listener < 0 || setsockopt(l.listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      setsockopt(l.listener, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+      bind(l.listener, (struct sockaddr*)&address, sizeof address) != 0 || listen(l.listener, 1024) != 0)
     die("listen");
-  epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  struct epoll_event e = {.events = EPOLLIN, .data.fd = listener};
-  if (epoll_fd < 0 || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listener, &e) != 0) die("epoll");
+  l.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event accepting = {.events = EPOLLIN, .data.fd = l.listener};
+  struct epoll_event stop = {.events = EPOLLIN, .data.fd = stop_fd};
+  if (l.epoll_fd < 0 || epoll_ctl(l.epoll_fd, EPOLL_CTL_ADD, l.listener, &accepting) != 0 ||
+      epoll_ctl(l.epoll_fd, EPOLL_CTL_ADD, stop_fd, &stop) != 0)
+    die("epoll");
+  return l;
+}
 
-  struct epoll_event events[256];
-  while (!stopping) {
-    int n = epoll_wait(epoll_fd, events, 256, -1);
+// serve(loop) runs one thread's event loop until a signal asks to stop, then
+// closes the connections it accepted.
+static void* serve(void* argument) {
+  const struct loop* l = argument;
+  epoll_fd = l->epoll_fd;
+  connections = calloc(max_fds, sizeof *connections);
+  if (connections == NULL) die("calloc");
+  struct epoll_event events[max_events];
+  while (!atomic_load(&stopping)) {
+    int n = epoll_wait(epoll_fd, events, max_events, -1);
     if (n < 0 && errno != EINTR) die("epoll_wait");
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
-      if (fd == listener)
-        on_acceptable(listener);
-      else if (connections[fd] == NULL)
-        continue;  // dropped earlier in this batch
+      if (fd == l->listener)
+        on_acceptable(l->listener);
+      else if (fd == stop_fd || connections[fd] == NULL)
+        continue;  // stop_fd: the loop's condition sees it; NULL: dropped earlier in this batch
       else if (events[i].events & EPOLLOUT)
         on_writable(fd);
       else
@@ -183,7 +225,36 @@ int main(int argc, char** argv) {
   }
   for (int fd = 0; fd < max_fds; ++fd)
     if (connections[fd] != NULL) drop(fd);
-  close(epoll_fd);
-  close(listener);
+  free(connections);
+  return NULL;
+}
+
+int main(int argc, char** argv) {
+  int threads = argc == 3 ? atoi(argv[2]) : 1;
+  if (argc < 2 || argc > 3 || threads < 1 || threads > max_threads) {
+    fprintf(stderr, "usage: %s PORT [THREADS]   (THREADS 1-%d, default 1)\n", argv[0], max_threads);
+    return 2;
+  }
+  stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (stop_fd < 0) die("eventfd");
+  struct sigaction action = {.sa_handler = on_signal};
+  sigaction(SIGTERM, &action, NULL);
+  sigaction(SIGINT, &action, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  // Every listener is bound before any thread serves, so the kernel spreads
+  // the first connection already over all of them.
+  static struct loop loops[max_threads];
+  for (int i = 0; i < threads; ++i) loops[i] = open_loop((uint16_t)atoi(argv[1]));
+  for (int i = 1; i < threads; ++i)
+    if ((errno = pthread_create(&loops[i].thread, NULL, serve, &loops[i])) != 0) die("pthread_create");
+  serve(&loops[0]);  // the main thread is the first loop: with one thread, no other is made
+  for (int i = 1; i < threads; ++i) pthread_join(loops[i].thread, NULL);
+
+  for (int i = 0; i < threads; ++i) {
+    close(loops[i].epoll_fd);
+    close(loops[i].listener);
+  }
+  close(stop_fd);
   return 0;
 }

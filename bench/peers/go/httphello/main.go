@@ -5,7 +5,11 @@
 // tendril hub, one thread runs every connection's goroutine. Debian
 // golang-go, standard library only.
 //
-//	go_httphello PORT    serves 127.0.0.1:PORT until SIGTERM or SIGINT
+//	go_httphello PORT             serves 127.0.0.1:PORT until SIGTERM or SIGINT
+//	go_httphello -procs N PORT    the same with GOMAXPROCS=N: the peer of
+//	                              tendril's runtime_server on N hubs (one
+//	                              listener; Go's netpoller and scheduler spread
+//	                              the connections' goroutines over the Ps)
 //
 // net/http adds a Date header to each response; the handler adds nothing
 // else than tendril's does.
@@ -13,6 +17,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -33,12 +38,14 @@ func handle(w http.ResponseWriter, r *http.Request) {
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: go_httphello PORT")
+	procs := flag.Int("procs", 1, "GOMAXPROCS: 1 beside one tendril hub, N beside a runtime of N hubs")
+	flag.Parse()
+	if flag.NArg() != 1 || *procs < 1 {
+		fmt.Fprintln(os.Stderr, "usage: go_httphello [-procs N] PORT")
 		os.Exit(2)
 	}
-	runtime.GOMAXPROCS(1)
-	server := &http.Server{Addr: "127.0.0.1:" + os.Args[1], Handler: http.HandlerFunc(handle)}
+	runtime.GOMAXPROCS(*procs)
+	server := &http.Server{Addr: "127.0.0.1:" + flag.Arg(0), Handler: http.HandlerFunc(handle)}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
