@@ -32,6 +32,7 @@ class task_collector {
     // this hub's own do too, so that one wait covers both.
     if (any_remote) inbox_ = std::make_shared<inbox>();
     finished_.reserve(tasks.size());
+    std::vector<task_state*> remote;
     for (task_state* t : tasks) {
       if (t->ready()) {
         finished_.push_back(t);
@@ -44,23 +45,19 @@ class task_collector {
         };
         t->add_listener(&e);
       } else {
-        listen_remotely(t);
+        remote.push_back(t);
       }
+    }
+    try {
+      listen_remotely(remote);
+    } catch (...) {
+      stop_listening_all();
+      throw;
     }
   }
   task_collector(const task_collector&) = delete;
   task_collector& operator=(const task_collector&) = delete;
-  ~task_collector() {
-    for (std::size_t i = 0; i < listening_; ++i) entries_[i].task->remove_listener(&entries_[i]);
-    for (remote_entry* r : remote_) {
-      bool told;
-      {
-        std::lock_guard lock(inbox_->signal.mutex);
-        told = r->told;
-      }
-      stop_listening(r->task, r, told);
-    }
-  }
+  ~task_collector() { stop_listening_all(); }
 
   /// next(deadline) is the next finished task, or null when all have been
   /// returned or the deadline has passed.
@@ -79,6 +76,19 @@ class task_collector {
   bool all_returned() const noexcept { return returned_ == total_; }
 
  private:
+  void stop_listening_all() noexcept {
+    for (std::size_t i = 0; i < listening_; ++i) entries_[i].task->remove_listener(&entries_[i]);
+    for (remote_entry* r : remote_) {
+      bool told;
+      {
+        std::lock_guard lock(inbox_->signal.mutex);
+        told = r->told;
+      }
+      stop_listening(r->task, r, told);
+    }
+    remote_.clear();
+  }
+
   struct entry : task_listener {
     task_collector* owner = nullptr;
     task_state* task = nullptr;
@@ -93,13 +103,9 @@ class task_collector {
     std::shared_ptr<inbox> to;
     task_state* task = nullptr;
     bool told = false;  // guarded by to->signal.mutex
-  };
 
-  void listen_remotely(task_state* t) {
-    auto* r = new remote_entry;
-    r->to = inbox_;
-    r->task = t;
-    r->notify = [](task_listener* l, task_state* done) noexcept {
+    // tell(l, done), on the task's hub: the task has finished.
+    static void tell(task_listener* l, task_state* done) noexcept {
       auto* self = static_cast<remote_entry*>(l);
       {
         std::lock_guard lock(self->to->signal.mutex);
@@ -108,16 +114,48 @@ class task_collector {
         self->to->signal.raise();
       }
       self->drop();
-    };
-    if (remote_listen(t, r)) {
-      remote_.push_back(r);
-      return;
     }
-    delete r;
-    if (!t->ready())
-      throw error("cannot wait for " + t->describe() + ": its hub " + std::to_string(t->home) +
-                  " has exited and it never finished");
-    finished_.push_back(t);
+  };
+
+  // listen_remotely(tasks) listens on tasks of other hubs: one request per
+  // hub, whatever the number of its tasks.
+  void listen_remotely(std::vector<task_state*> tasks) {
+    while (!tasks.empty()) {
+      std::uint64_t home = tasks.front()->home;
+      std::vector<std::pair<task_state*, remote_listener*>> batch;
+      std::vector<task_state*> other_hubs;
+      for (task_state* t : tasks) {
+        if (t->home != home) {
+          other_hubs.push_back(t);
+          continue;
+        }
+        auto* r = new remote_entry;
+        r->to = inbox_;
+        r->task = t;
+        r->notify = &remote_entry::tell;
+        batch.emplace_back(t, r);
+      }
+      bool listening = false;
+      try {
+        listening = remote_listen_all(home, batch);
+      } catch (...) {
+        for (auto [t, r] : batch) delete r;
+        throw;
+      }
+      if (listening) {
+        for (auto [t, r] : batch) remote_.push_back(static_cast<remote_entry*>(r));
+      } else {
+        // Its hub has exited: its tasks have finished, or never will.
+        for (auto [t, r] : batch) delete r;
+        for (auto [t, r] : batch) {
+          if (!t->ready())
+            throw error("cannot wait for " + t->describe() + ": its hub " + std::to_string(home) +
+                        " has exited and it never finished");
+          finished_.push_back(t);
+        }
+      }
+      tasks.swap(other_hubs);
+    }
   }
 
   // finished(t): a task of this hub has finished (on this thread).

@@ -61,15 +61,24 @@ bool post(task_state* t, F fn) {
 
 }  // namespace
 
-bool remote_listen(task_state* t, remote_listener* l) {
-  task_base keep(t->retain());
-  return post(t, [keep, l] {
-    task_state* s = keep.state();
-    if (s->ready())
-      l->notify(l, s);
-    else
-      s->add_listener(l);
-  });
+bool remote_listen(task_state* t, remote_listener* l) { return remote_listen_all(t->home, {{t, l}}); }
+
+bool remote_listen_all(std::uint64_t home,
+                       const std::vector<std::pair<task_state*, remote_listener*>>& listeners) {
+  std::vector<std::pair<task_base, remote_listener*>> kept;  // the tasks live until the request is handled
+  kept.reserve(listeners.size());
+  for (auto [t, l] : listeners) kept.emplace_back(task_base(t->retain()), l);
+  mail m;
+  m.fn = [kept = std::move(kept)] {
+    for (const auto& [keep, l] : kept) {
+      task_state* s = keep.state();
+      if (s->ready())
+        l->notify(l, s);
+      else
+        s->add_listener(l);
+    }
+  };
+  return hub_registry::deliver(home, std::move(m));
 }
 
 void stop_listening(task_state* t, remote_listener* l, bool told) noexcept {

@@ -8,6 +8,8 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include <tendril/hub/park.hpp>
 #include <tendril/hub/task.hpp>
@@ -67,6 +69,10 @@ void remote_kill(task_state* t, std::exception_ptr error);
 /// must drop the hub's reference. Returns false, doing nothing, when `t`'s
 /// hub has exited.
 bool remote_listen(task_state* t, remote_listener* l);
+/// remote_listen_all(home, listeners) is remote_listen for several tasks of
+/// the hub with id `home`, in one request.
+bool remote_listen_all(std::uint64_t home,
+                       const std::vector<std::pair<task_state*, remote_listener*>>& listeners);
 /// stop_listening(t, l) drops the waiting side's reference to `l`, first
 /// asking `t`'s hub to take it off `t`'s listeners (dropping the hub's
 /// reference) unless `told` (it was notified already).
