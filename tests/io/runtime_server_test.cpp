@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <mutex>
 #include <numeric>
 #include <set>
 #include <string>
@@ -141,5 +142,43 @@ TEST_CASE("a runtime server on an address in use throws tendril::system_error na
   runtime_server::options o = each_spreading();
   CHECK_THROWS_WITH(runtime_server(rt, taken.local_endpoint(), tell_thread, o),
                     Catch::Contains(taken.local_endpoint().to_string()));
+  rt.join();
+}
+
+TEST_CASE("one acceptor's max_connections holds across hubs: a handler starts only when another has ended") {
+  hub_check hub;
+  runtime rt{2};
+  std::mutex lock;
+  std::vector<std::string> steps;  // "start" and "end" of each handler, in order
+  tendril::event first_started;
+  tendril::event release;
+  runtime_server::options o;
+  o.spread = runtime_server::spreading::one_acceptor;
+  o.connections.max_connections = 1;
+  runtime_server server(
+      rt, endpoint::loopback(0),
+      [&](tendril::socket connection, const endpoint&) {
+        {
+          std::lock_guard guard(lock);
+          steps.push_back("start");
+        }
+        first_started.set();
+        release.wait();
+        connection.write_all("done");
+        std::lock_guard guard(lock);
+        steps.push_back("end");
+      },
+      o);
+  std::vector<std::string> replies = tendril::run([&] {
+    auto first = tendril::spawn(ask, server.local_endpoint());
+    first_started.wait();
+    auto second = tendril::spawn(ask, server.local_endpoint());  // waits in the backlog
+    tendril::yield();                                            // let it connect
+    release.set();
+    return std::vector<std::string>{first.get(), second.get()};
+  });
+  CHECK(replies == std::vector<std::string>{"done", "done"});
+  CHECK(steps == std::vector<std::string>{"start", "end", "start", "end"});
+  CHECK(server.stop());
   rt.join();
 }
