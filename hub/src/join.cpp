@@ -22,11 +22,13 @@ class task_collector {
       : entries_(std::make_unique<entry[]>(tasks.size())), total_(tasks.size()) {
     hub* here = hub::find();  // never made here: a plain thread blocks instead
     task_state* self = here != nullptr ? here->current_task() : nullptr;
+    const std::uint64_t here_id =
+        here != nullptr ? here->id() : 0;  // what task_state::on_this_thread compares
     bool any_remote = false;
     for (task_state* t : tasks) {
       if (t == nullptr) throw error("joinall/wait/iwait/killall given an empty task handle");
       if (t == self) throw error(t->describe() + " cannot wait for itself");
-      any_remote = any_remote || !t->on_this_thread();
+      any_remote = any_remote || t->home != here_id;
     }
     // Tasks of other hubs report to a shared inbox, under its lock; then
     // this hub's own do too, so that one wait covers both.
@@ -36,7 +38,7 @@ class task_collector {
     for (task_state* t : tasks) {
       if (t->ready()) {
         finished_.push_back(t);
-      } else if (t->on_this_thread()) {
+      } else if (t->home == here_id) {
         entry& e = entries_[listening_++];
         e.owner = this;
         e.task = t;
