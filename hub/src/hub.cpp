@@ -34,6 +34,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iterator>
 #include <sstream>
@@ -61,6 +62,12 @@ constexpr std::uint32_t switches_per_clock_check = 32;
 // How long a hub that has just heard from another thread spins before it
 // blocks in its loop (see hub::spin_for_remote_work).
 constexpr clock::duration spin_before_block = std::chrono::microseconds(20);
+
+// How many stealable tasks (runtime::spawn's) a drain of the mail takes in
+// at most; the rest wait in the mailbox, where an idle hub may steal them,
+// until this hub drains again. Taking in a burst of thousands at once
+// would leave nothing to steal; one at a time would cost a lock per task.
+constexpr std::uint32_t take_in_per_drain = 64;
 
 std::atomic<std::uint64_t> last_hub_id{0};
 
@@ -434,11 +441,88 @@ void hub::notify(int wakes) noexcept {
 }
 
 void hub::take_mail(mail&& m) {
-  unnotified_wakes_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(remote_mutex_);
+  queue_mail(std::move(m));
+}
+
+bool hub::take_request(const std::vector<task_state*>& about, mail&& m) {
+  std::lock_guard lock(remote_mutex_);
+  for (const task_state* t : about)
+    if (t->home.load(std::memory_order_relaxed) != id_) return false;  // stolen: it lives elsewhere now
+  m.about_tasks = true;
+  queue_mail(std::move(m));
+  return true;
+}
+
+// queue_mail(m): under remote_mutex_.
+void hub::queue_mail(mail&& m) {
+  unnotified_wakes_.fetch_add(1, std::memory_order_relaxed);
+  if (m.stealable())
+    stealable_.store(stealable_.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
   mailbox_.push_back(std::move(m));
   remote_pending_.store(true, std::memory_order_release);
   mail_taken_.fetch_add(1, std::memory_order_release);
+}
+
+// take_mailbox() moves the mail to mail_in_, to be handled after the poll,
+// outside libev (a posted function may spawn, a task taken in gets its
+// greenlet: see handle_mail), up to the take_in_per_drain-th stealable
+// task; what follows it waits for the next drain, in order. Under
+// remote_mutex_.
+void hub::take_mailbox() {
+  std::uint32_t taken = 0;
+  auto end = mailbox_.begin();
+  for (; end != mailbox_.end(); ++end) {
+    if (end->stealable()) {
+      if (taken == take_in_per_drain) break;
+      ++taken;
+    }
+    mail_in_.push_back(std::move(*end));
+  }
+  stealable_.store(stealable_.load(std::memory_order_relaxed) - taken, std::memory_order_relaxed);
+  mailbox_.erase(mailbox_.begin(), end);
+  mail_left_ = !mailbox_.empty();
+}
+
+std::size_t hub::steal_from(hub& victim) {
+  std::vector<mail> loot;
+  {
+    std::lock_guard lock(victim.remote_mutex_);
+    std::uint32_t stealable = victim.stealable_.load(std::memory_order_relaxed);
+    if (stealable == 0) return 0;
+    // Only behind the last request about tasks: it may concern a task
+    // queued before it, which must still be there when it is handled.
+    auto first = victim.mailbox_.end();
+    while (first != victim.mailbox_.begin() && !std::prev(first)->about_tasks) --first;
+    std::size_t candidates = static_cast<std::size_t>(
+        std::count_if(first, victim.mailbox_.end(), [](const mail& m) { return m.stealable(); }));
+    std::size_t take = (candidates + 1) / 2;
+    if (take == 0) return 0;
+    loot.reserve(take);
+    auto kept = first;
+    for (auto it = first; it != victim.mailbox_.end(); ++it) {
+      if (loot.size() < take && it->stealable()) {
+        loot.push_back(std::move(*it));
+      } else {
+        if (kept != it) *kept = std::move(*it);
+        ++kept;
+      }
+    }
+    victim.mailbox_.erase(kept, victim.mailbox_.end());
+    // This hub counts the tasks as mail it received before the victim
+    // counts them as gone, so that one of the two looks busy throughout
+    // (runtime::join's argument: see runtime.cpp).
+    mail_taken_.fetch_add(loot.size(), std::memory_order_release);
+    for (mail& m : loot) m.task->home.store(id_, std::memory_order_relaxed);
+    victim.stealable_.store(stealable - static_cast<std::uint32_t>(loot.size()), std::memory_order_relaxed);
+    victim.mail_stolen_.fetch_add(loot.size(), std::memory_order_release);
+  }
+  for (mail& m : loot) {
+    take_in(m.task, std::move(m.request));
+    mail_handled_.add(1);
+  }
+  stolen_.add(loot.size());
+  return loot.size();
 }
 
 void hub::drain_remote_wakes() noexcept {
@@ -448,14 +532,7 @@ void hub::drain_remote_wakes() noexcept {
     batch.swap(remote_wakes_);
     remote_pending_.store(false, std::memory_order_relaxed);
     heard_from_threads_ = heard_from_threads_ || !batch.empty() || !mailbox_.empty();
-    // Mail is handled after the poll, outside libev (a posted function may
-    // spawn, a task taken in gets its greenlet): see handle_mail.
-    if (mail_in_.empty()) {
-      mail_in_.swap(mailbox_);
-    } else {
-      std::move(mailbox_.begin(), mailbox_.end(), std::back_inserter(mail_in_));
-      mailbox_.clear();
-    }
+    take_mailbox();
   }
   for (remote_wake& w : batch) {
     wake(w.record, w.park_id, std::move(w.error));
@@ -489,6 +566,7 @@ void hub::take_in(task_state* t, spawn_request&& request) noexcept {
     // No greenlet for it (out of memory): it fails as its spawn would have.
     register_record(&t->record);
     live_tasks_.add(1);
+    t->placed.store(true, std::memory_order_release);
     finish_task(t, task_outcome::failed, std::current_exception());
   }
 }
@@ -529,7 +607,9 @@ void hub::main_loop() {
 }
 
 void hub::poll(bool may_block) {
-  may_block = may_block && ready_.empty();
+  may_block = may_block && ready_.empty() && !mail_left_;
+  // About to block: the runtime may find this hub work on another.
+  if (may_block && hungry_fn_ != nullptr && hungry_fn_(hungry_context_)) may_block = false;
   // Stuck: nothing but this hub's own fibers could wake those parked here.
   // The loop is still polled once, without blocking, for what other
   // threads sent (wakes, mail) before the report.
@@ -553,6 +633,10 @@ void hub::poll(bool may_block) {
   // Outside ev_run: collecting may unwind a greenlet, which may park; mail
   // may spawn.
   process_deferred_releases();
+  if (mail_left_ && mail_in_.empty()) {
+    std::lock_guard lock(remote_mutex_);
+    take_mailbox();
+  }
   if (!mail_in_.empty()) handle_mail();
   poll_countdown_ = switches_per_clock_check;
   if (ready_.empty() && (!alive || stuck)) report_would_block_forever();
@@ -576,7 +660,7 @@ bool hub::spin_for_remote_work() noexcept {
 }
 
 bool hub::idle() const noexcept {
-  std::uint64_t handled = mail_handled_.get();
+  std::uint64_t handled = mail_handled_.get() + mail_stolen_.load(std::memory_order_acquire);
   return live_tasks_.get() == 0 && mail_taken_.load(std::memory_order_acquire) == handled;
 }
 
@@ -585,8 +669,10 @@ std::size_t hub::load() const noexcept {
   // still in the mail): read again until the mail count holds still.
   for (;;) {
     std::uint64_t handled = mail_handled_.get();
+    std::uint64_t stolen = mail_stolen_.load(std::memory_order_acquire);
     std::size_t alive = live_tasks_.get();
     if (mail_handled_.get() != handled) continue;
+    handled += stolen;
     return alive + static_cast<std::size_t>(mail_taken_.load(std::memory_order_acquire) - handled);
   }
 }
@@ -624,6 +710,7 @@ hub_stats hub::stats() const noexcept {
   s.loop_iterations = polls_.get();
   s.switches = switches_.get();
   s.blocked = std::chrono::nanoseconds(blocked_ns_.get());
+  s.stolen = stolen_.get();
   return s;
 }
 
@@ -736,6 +823,8 @@ void hub::shut_down() noexcept {
       std::lock_guard lock(remote_mutex_);
       std::move(mailbox_.begin(), mailbox_.end(), std::back_inserter(mail_in_));
       mailbox_.clear();
+      stealable_.store(0, std::memory_order_relaxed);
+      mail_left_ = false;
     }
     handle_mail();
     if (live_tasks() == 0) break;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -29,6 +30,11 @@ struct mail {
   std::function<void()> fn;
   task_state* task = nullptr;
   spawn_request request;
+  /// A request about tasks of this hub (join, kill, link...): no task
+  /// queued before it may be stolen, as it may be one of them.
+  bool about_tasks = false;
+
+  bool stealable() const noexcept { return task != nullptr && request.stealable; }
 };
 
 /// The calling thread's hub, or null; see hub::get.
@@ -97,6 +103,21 @@ class hub {
   /// next poll. Each item owes one count to notify(), as a remote wake does.
   /// Called by hub_registry::deliver only, which keeps the hub alive meanwhile.
   void take_mail(mail&& m);
+  /// take_request(about, m) is take_mail for a request about the tasks
+  /// `about`, if they all still live here (their home is this hub, checked
+  /// under the mail lock, where a steal changes it); false otherwise, and
+  /// `m` is left untouched. Called by hub_registry::deliver_request only.
+  bool take_request(const std::vector<task_state*>& about, mail&& m);
+  /// steal_from(victim) takes in, here, up to half of the stealable tasks
+  /// (runtime::spawn's) waiting in the victim's mail, oldest first, behind
+  /// the last request about tasks queued there; returns how many. On this
+  /// hub's thread; the victim must stay alive meanwhile (the runtime's
+  /// thieves count keeps it).
+  std::size_t steal_from(hub& victim);
+  /// stealable_hint() is how many stealable tasks wait in the mail, read
+  /// without the lock: a thief's first look, the runtime's backlog check.
+  /// Sequentially consistent with its update, for the runtime's wake-ups.
+  std::uint32_t stealable_hint() const noexcept { return stealable_.load(std::memory_order_seq_cst); }
   /// start_later(t) queues a task whose spawn_later delay has passed.
   void make_ready(fiber_record* r) noexcept;
   /// cancel_start(r) takes an unstarted task's record out of the ready queue.
@@ -145,6 +166,13 @@ class hub {
     idle_fn_ = fn;
     idle_context_ = context;
   }
+  /// on_hungry(fn) is called on the hub's thread when it is about to block
+  /// with nothing ready; fn returns true if it found work (the runtime
+  /// steals there). Null: nobody is asked.
+  void on_hungry(bool (*fn)(void* context) noexcept, void* context) noexcept {
+    hungry_fn_ = fn;
+    hungry_context_ = context;
+  }
   bool on_own_thread() const noexcept;
   /// Task states of up to task_block_bytes (with their bodies) are recycled
   /// through a per-hub cache, like the fiber layer's greenlet blocks: a
@@ -183,6 +211,8 @@ class hub {
   void report_would_block_forever();
   bool parks_are_stuck() const;
   void drain_remote_wakes() noexcept;
+  void queue_mail(mail&& m);
+  void take_mailbox();
   void handle_mail() noexcept;
   bool spin_for_remote_work() noexcept;
   void take_in(task_state* t, spawn_request&& request) noexcept;
@@ -207,8 +237,11 @@ class hub {
   single_writer_counter<std::uint64_t> polls_;
   single_writer_counter<std::int64_t> blocked_ns_;
   single_writer_counter<std::uint64_t> mail_handled_;
+  single_writer_counter<std::uint64_t> stolen_;
   void (*idle_fn_)(void*) noexcept = nullptr;
   void* idle_context_ = nullptr;
+  bool (*hungry_fn_)(void*) noexcept = nullptr;
+  void* hungry_context_ = nullptr;
   std::uint32_t poll_countdown_ = 1;
   bool poll_requested_ = false;  ///< a fiber came to the hub because a poll was due
   clock::time_point next_poll_{};
@@ -226,13 +259,16 @@ class hub {
     std::exception_ptr error;
   };
   std::mutex remote_mutex_;
-  std::vector<remote_wake> remote_wakes_;     // guarded by remote_mutex_
-  std::vector<mail> mailbox_;                 // guarded by remote_mutex_
-  std::atomic<std::uint64_t> mail_taken_{0};  // items ever put in mailbox_
-  std::vector<mail> mail_in_;                 // taken from mailbox_, to handle after the poll
-  std::atomic<bool> remote_pending_{false};   // wakes or mail queued and not yet drained
-  bool heard_from_threads_ = false;           // drained some since the last blocking poll
-  std::atomic<int> unnotified_wakes_{0};      // queued wakes whose notify() has not returned
+  std::vector<remote_wake> remote_wakes_;      // guarded by remote_mutex_
+  std::deque<mail> mailbox_;                   // guarded by remote_mutex_
+  std::atomic<std::uint64_t> mail_taken_{0};   // items ever put in mailbox_ (and stolen by this hub)
+  std::atomic<std::uint64_t> mail_stolen_{0};  // items of mailbox_ other hubs have stolen
+  std::atomic<std::uint32_t> stealable_{0};    // stealable items in mailbox_ (written under remote_mutex_)
+  bool mail_left_ = false;                     // mailbox_ holds mail a drain left for later
+  std::vector<mail> mail_in_;                  // taken from mailbox_, to handle after the poll
+  std::atomic<bool> remote_pending_{false};    // wakes or mail queued and not yet drained
+  bool heard_from_threads_ = false;            // drained some since the last blocking poll
+  std::atomic<int> unnotified_wakes_{0};       // queued wakes whose notify() has not returned
 };
 
 }  // namespace tendril::detail

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hub.hpp"
+#include "task_state.hpp"
 
 namespace tendril::detail::hub_registry {
 
@@ -56,6 +57,33 @@ bool deliver(std::uint64_t id, mail&& m) {
   // notify before it is destroyed (take_mail counted it).
   target->notify(1);
   return true;
+}
+
+delivery deliver_request(std::uint64_t id, const std::vector<task_state*>& about, mail&& m) {
+  registry& r = the_registry();
+  hub* target = nullptr;
+  {
+    std::lock_guard lock(r.mutex);
+    target = r.find(id);
+    if (target == nullptr) return delivery::gone;
+    if (!target->take_request(about, std::move(m))) return delivery::moved;
+  }
+  target->notify(1);
+  return delivery::delivered;
+}
+
+bool deliver_request(task_state* t, mail&& m) {
+  const std::vector<task_state*> about{t};
+  for (;;) {
+    switch (deliver_request(t->home.load(std::memory_order_relaxed), about, std::move(m))) {
+      case delivery::delivered:
+        return true;
+      case delivery::gone:
+        return false;
+      case delivery::moved:
+        break;  // stolen since the read: once, as a task is placed only once
+    }
+  }
 }
 
 bool visit_untyped(std::uint64_t id, void (*fn)(const hub& h, void* context), void* context) {

@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 namespace tendril::detail {
 
 class hub;
+class task_state;
 struct mail;
 
 namespace hub_registry {
@@ -22,6 +24,16 @@ void remove(hub* h) noexcept;
 /// deliver(id, m) queues `m` to the hub with that id and rouses its loop.
 /// Returns false (leaving `m` untouched) when no such hub is alive.
 bool deliver(std::uint64_t id, mail&& m);
+
+enum class delivery { delivered, moved, gone };
+/// deliver_request(id, about, m) delivers a request about the tasks `about`
+/// to their hub `id`, if they all still live there: `moved` when one has
+/// been stolen by another hub meanwhile (read its home again), `gone` when
+/// the hub has exited. `m` is untouched unless delivered.
+delivery deliver_request(std::uint64_t id, const std::vector<task_state*>& about, mail&& m);
+/// deliver_request(t, m) delivers a request about `t` to wherever it
+/// lives; false when its hub has exited.
+bool deliver_request(task_state* t, mail&& m);
 
 bool visit_untyped(std::uint64_t id, void (*fn)(const hub& h, void* context), void* context);
 

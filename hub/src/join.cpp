@@ -22,13 +22,16 @@ class task_collector {
       : entries_(std::make_unique<entry[]>(tasks.size())), total_(tasks.size()) {
     hub* here = hub::find();  // never made here: a plain thread blocks instead
     task_state* self = here != nullptr ? here->current_task() : nullptr;
-    const std::uint64_t here_id =
-        here != nullptr ? here->id() : 0;  // what task_state::on_this_thread compares
+    // task_state::on_this_thread, with the hub's id read once.
+    const std::uint64_t here_id = here != nullptr ? here->id() : 0;
+    auto local = [here_id](const task_state* t) {
+      return t->placed.load(std::memory_order_acquire) && t->home.load(std::memory_order_relaxed) == here_id;
+    };
     bool any_remote = false;
     for (task_state* t : tasks) {
       if (t == nullptr) throw error("joinall/wait/iwait/killall given an empty task handle");
       if (t == self) throw error(t->describe() + " cannot wait for itself");
-      any_remote = any_remote || t->home != here_id;
+      any_remote = any_remote || !local(t);
     }
     // Tasks of other hubs report to a shared inbox, under its lock; then
     // this hub's own do too, so that one wait covers both.
@@ -38,7 +41,7 @@ class task_collector {
     for (task_state* t : tasks) {
       if (t->ready()) {
         finished_.push_back(t);
-      } else if (t->home == here_id) {
+      } else if (local(t)) {
         entry& e = entries_[listening_++];
         e.owner = this;
         e.task = t;
@@ -123,11 +126,11 @@ class task_collector {
   // hub, whatever the number of its tasks.
   void listen_remotely(std::vector<task_state*> tasks) {
     while (!tasks.empty()) {
-      std::uint64_t home = tasks.front()->home;
+      std::uint64_t home = tasks.front()->home.load(std::memory_order_relaxed);
       std::vector<std::pair<task_state*, remote_listener*>> batch;
       std::vector<task_state*> other_hubs;
       for (task_state* t : tasks) {
-        if (t->home != home) {
+        if (t->home.load(std::memory_order_relaxed) != home) {
           other_hubs.push_back(t);
           continue;
         }
@@ -137,15 +140,21 @@ class task_collector {
         r->notify = &remote_entry::tell;
         batch.emplace_back(t, r);
       }
-      bool listening = false;
+      hub_registry::delivery sent = hub_registry::delivery::gone;
       try {
-        listening = remote_listen_all(home, batch);
+        sent = remote_listen_all(home, batch);
       } catch (...) {
         for (auto [t, r] : batch) delete r;
         throw;
       }
-      if (listening) {
+      if (sent == hub_registry::delivery::delivered) {
         for (auto [t, r] : batch) remote_.push_back(static_cast<remote_entry*>(r));
+      } else if (sent == hub_registry::delivery::moved) {
+        // One was stolen by another hub since its home was read: group again.
+        for (auto [t, r] : batch) {
+          delete r;
+          other_hubs.push_back(t);
+        }
       } else {
         // Its hub has exited: its tasks have finished, or never will.
         for (auto [t, r] : batch) delete r;

@@ -2,9 +2,14 @@
 //
 // Invariants:
 // - A task's listener list, its kill and its start belong to its hub's
-//   thread; other threads reach them by mail (hub_registry::deliver), which
-//   the hub handles in posting order, so a request to stop listening always
-//   follows the request that started it.
+//   thread; other threads reach them by mail (hub_registry::deliver_request),
+//   which the hub handles in posting order, so a request to stop listening
+//   always follows the request that started it.
+// - A request reaches the hub the task runs on. A task stolen by another
+//   hub (runtime::spawn's, before it started) moves only while no request
+//   about it is queued at its first hub, and requests check its home under
+//   the mail lock of the hub they are queued at (hub::take_request), so
+//   every request about a task is queued at one hub, in order.
 // - A remote listener lives on the heap, shared by the waiter and the
 //   task's hub (two references): either may be gone first.
 // - The outcome is read with acquire (task_state::result), so the error
@@ -31,8 +36,8 @@ std::string describe_remote_join(const wait_reason& why) {
 }
 
 [[noreturn]] void hub_gone(task_state* t, const char* what) {
-  throw error("cannot " + std::string(what) + " " + t->describe() + ": its hub " + std::to_string(t->home) +
-              " has exited and it never finished");
+  throw error("cannot " + std::string(what) + " " + t->describe() + ": its hub " +
+              std::to_string(t->home.load(std::memory_order_relaxed)) + " has exited and it never finished");
 }
 
 // A join from another thread.
@@ -51,23 +56,40 @@ struct remote_joiner final : remote_listener {
   }
 };
 
-// post(t, fn) runs fn() on t's hub; false if it has exited.
+// post(t, fn) runs fn() on t's hub, in order with the other requests
+// about it; false if it has exited.
 template <class F>
 bool post(task_state* t, F fn) {
   mail m;
   m.fn = std::move(fn);
-  return hub_registry::deliver(t->home, std::move(m));
+  return hub_registry::deliver_request(t, std::move(m));
 }
 
 }  // namespace
 
-bool remote_listen(task_state* t, remote_listener* l) { return remote_listen_all(t->home, {{t, l}}); }
+bool remote_listen(task_state* t, remote_listener* l) {
+  for (;;) {
+    switch (remote_listen_all(t->home.load(std::memory_order_relaxed), {{t, l}})) {
+      case hub_registry::delivery::delivered:
+        return true;
+      case hub_registry::delivery::gone:
+        return false;
+      case hub_registry::delivery::moved:
+        break;  // stolen meanwhile: ask where it went
+    }
+  }
+}
 
-bool remote_listen_all(std::uint64_t home,
-                       const std::vector<std::pair<task_state*, remote_listener*>>& listeners) {
+hub_registry::delivery remote_listen_all(
+    std::uint64_t home, const std::vector<std::pair<task_state*, remote_listener*>>& listeners) {
   std::vector<std::pair<task_base, remote_listener*>> kept;  // the tasks live until the request is handled
+  std::vector<task_state*> about;
   kept.reserve(listeners.size());
-  for (auto [t, l] : listeners) kept.emplace_back(task_base(t->retain()), l);
+  about.reserve(listeners.size());
+  for (auto [t, l] : listeners) {
+    kept.emplace_back(task_base(t->retain()), l);
+    about.push_back(t);
+  }
   mail m;
   m.fn = [kept = std::move(kept)] {
     for (const auto& [keep, l] : kept) {
@@ -78,7 +100,7 @@ bool remote_listen_all(std::uint64_t home,
         s->add_listener(l);
     }
   };
-  return hub_registry::deliver(home, std::move(m));
+  return hub_registry::deliver_request(home, about, std::move(m));
 }
 
 void stop_listening(task_state* t, remote_listener* l, bool told) noexcept {
@@ -130,6 +152,29 @@ bool remote_join(task_state* t, clock::time_point deadline) {
   std::unique_lock lock(joiner->signal.mutex);
   const wait_reason why{.what = "task", .object = t, .describe = &describe_remote_join, .remote = true};
   return joiner->signal.wait(lock, why, deadline, [joiner] { return joiner->finished; });
+}
+
+std::optional<bool> remote_ask(task_state* t, bool (*fn)(task_state* t, std::uint64_t arg) noexcept,
+                               std::uint64_t arg) {
+  struct answer {
+    remote_signal signal;
+    bool given = false;  // guarded by signal.mutex
+    bool value = false;
+  };
+  auto a = std::make_shared<answer>();
+  task_base keep(t->retain());
+  if (!post(t, [a, keep, fn, arg] {
+        bool value = fn(keep.state(), arg);
+        std::lock_guard lock(a->signal.mutex);
+        a->value = value;
+        a->given = true;
+        a->signal.raise();
+      }))
+    return std::nullopt;
+  std::unique_lock lock(a->signal.mutex);
+  const wait_reason why{.what = "an answer from a task's hub", .object = t, .remote = true};
+  a->signal.wait(lock, why, no_deadline, [&] { return a->given; });
+  return a->value;
 }
 
 void remote_kill(task_state* t, std::exception_ptr error) {

@@ -8,12 +8,14 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include <tendril/hub/park.hpp>
 #include <tendril/hub/task.hpp>
 
+#include "hub_registry.hpp"
 #include "task_state.hpp"
 
 namespace tendril::detail {
@@ -70,9 +72,15 @@ void remote_kill(task_state* t, std::exception_ptr error);
 /// hub has exited.
 bool remote_listen(task_state* t, remote_listener* l);
 /// remote_listen_all(home, listeners) is remote_listen for several tasks of
-/// the hub with id `home`, in one request.
-bool remote_listen_all(std::uint64_t home,
-                       const std::vector<std::pair<task_state*, remote_listener*>>& listeners);
+/// the hub with id `home`, in one request: `moved` (doing nothing) when one
+/// of them has been stolen by another hub since its home was read.
+hub_registry::delivery remote_listen_all(
+    std::uint64_t home, const std::vector<std::pair<task_state*, remote_listener*>>& listeners);
+/// remote_ask(t, fn, arg) runs fn(t, arg) on `t`'s hub, in order with the
+/// other requests about `t`, and waits for its answer; nullopt when that
+/// hub has exited.
+std::optional<bool> remote_ask(task_state* t, bool (*fn)(task_state* t, std::uint64_t arg) noexcept,
+                               std::uint64_t arg);
 /// stop_listening(t, l) drops the waiting side's reference to `l`, first
 /// asking `t`'s hub to take it off `t`'s listeners (dropping the hub's
 /// reference) unless `told` (it was notified already).

@@ -18,6 +18,19 @@
 //   waiter to look again.
 // - A spawn in progress (placing) holds the runtime open: stop() waits for
 //   it to have been delivered before it looks.
+// - Stealing (options::steal): a hub about to sleep takes in up to half of
+//   the rt.spawn tasks waiting in another hub's mail (hub::steal_from). A
+//   thief counts them as mail it received before the victim counts them
+//   as gone, so one of the two looks busy throughout, and each look at
+//   the pair still finds a count that moved, or a busy hub.
+// - A spawn that finds its hub with a backlog (two stealable tasks not yet
+//   taken in: the hub has not looked at its mail since the last spawn)
+//   wakes one sleeping hub to steal. Sleeping is announced before the
+//   thief's last look at the backlogs, and backlogs grow before the
+//   spawner's look at who sleeps (sequentially consistent, on both sides),
+//   so a backlog is never left beside a hub that sleeps on.
+// - Thieves touch other hubs directly; the runtime stops stealing, and
+//   waits for the thieves at work, before any hub exits.
 //
 // Rejected: one counter of live tasks for the whole runtime. Every spawn
 // and every finish on every hub would write one shared cache line.
@@ -49,9 +62,15 @@ constexpr clock::duration unwind_time = std::chrono::seconds(1);
 class runtime_state {
  public:
   struct worker {
+    runtime_state* runtime = nullptr;
+    std::size_t index = 0;
     std::thread thread;
     detail::hub* hub = nullptr;  // valid until the thread is told to exit
     hub_ref ref;
+    std::atomic<bool> sleeping{false};  // asked for work, found none; a spawn wakes it
+    // Looking at other hubs' mail now. Per worker, not one count for the
+    // runtime: every hub asks each time it is about to block.
+    std::atomic<bool> stealing{false};
     // On the worker's thread only:
     bool exit = false;
     waker main;
@@ -62,10 +81,11 @@ class runtime_state {
   runtime::options options;
   std::vector<std::unique_ptr<worker>> workers;
   std::atomic<std::size_t> turn{0};
-  std::atomic<bool> closed{false};  // join() or stop() has begun
-  std::atomic<int> placing{0};      // spawns picked and not yet delivered
-  bool ended = false;               // the threads are joined (guarded by end_mutex)
-  std::mutex end_mutex;             // one join()/stop() at a time
+  std::atomic<bool> closed{false};    // join() or stop() has begun
+  std::atomic<int> placing{0};        // spawns picked and not yet delivered
+  std::atomic<bool> stealing{false};  // hubs may steal (until the threads are told to exit)
+  bool ended = false;                 // the threads are joined (guarded by end_mutex)
+  std::mutex end_mutex;               // one join()/stop() at a time
 
   std::mutex hooks_mutex;
   std::vector<std::pair<runtime::hook_id, runtime::stop_hook>> hooks;  // guarded by hooks_mutex
@@ -102,11 +122,14 @@ class runtime_state {
       try {
         auto w = std::make_unique<worker>();
         worker* self = w.get();
-        self->thread = std::thread([this, self, i, &started_mutex, &started, &ready] {
+        self->runtime = this;
+        self->index = i;
+        self->thread = std::thread([this, self, i, n, &started_mutex, &started, &ready] {
           name_thread(i);
           detail::hub& h = detail::hub::get();
           if (options.error_handler) h.set_error_handler(options.error_handler);
           h.on_idle(&runtime_state::hub_idle, this);
+          if (options.steal && n > 1) h.on_hungry(&runtime_state::hungry, self);
           {
             std::lock_guard lock(started_mutex);
             self->hub = &h;
@@ -126,6 +149,47 @@ class runtime_state {
     std::unique_lock lock(started_mutex);
     started.wait(lock, [&] { return ready == workers.size(); });
     if (failed) std::rethrow_exception(failed);
+    stealing.store(options.steal, std::memory_order_release);
+  }
+
+  // hungry(w): w's hub is about to sleep; true if it stole work instead.
+  static bool hungry(void* context) noexcept {
+    auto* self = static_cast<worker*>(context);
+    runtime_state& rt = *self->runtime;
+    self->stealing.store(true, std::memory_order_seq_cst);  // before the look at rt.stealing: see end()
+    bool found = false;
+    if (rt.stealing.load(std::memory_order_seq_cst)) {
+      self->sleeping.store(true, std::memory_order_seq_cst);  // see the invariants: sleeping, then look
+      try {
+        found = rt.steal_for(*self);
+      } catch (...) {
+        // Out of memory for the loot: sleep; the tasks stay where they were.
+      }
+      if (found) self->sleeping.store(false, std::memory_order_relaxed);
+    }
+    self->stealing.store(false, std::memory_order_release);
+    return found;
+  }
+
+  bool steal_for(worker& self) {
+    std::size_t n = workers.size();
+    for (std::size_t k = 1; k < n; ++k) {
+      worker& victim = *workers[(self.index + k) % n];
+      if (victim.hub->stealable_hint() != 0 && self.hub->steal_from(*victim.hub) != 0) return true;
+    }
+    return false;
+  }
+
+  // placed(i): a stealable task was delivered to hub i.
+  void placed(std::size_t i) noexcept {
+    if (workers[i]->hub->stealable_hint() < 2) return;  // no backlog: it keeps up
+    for (const auto& w : workers) {                     // see the invariants: backlog, then look
+      if (w->sleeping.load(std::memory_order_seq_cst) &&
+          w->sleeping.exchange(false, std::memory_order_relaxed)) {
+        w->hub->loop().notify();  // alive: `placing` holds the runtime open
+        return;
+      }
+    }
   }
 
   void name_thread(std::size_t index) const {
@@ -149,10 +213,12 @@ class runtime_state {
     w.hub->on_idle(nullptr, nullptr);
   }
 
-  hub_ref pick() {
+  hub_ref pick() { return workers[pick_index()]->ref; }
+
+  std::size_t pick_index() {
     std::size_t n = workers.size();
     std::size_t first = turn.fetch_add(1, std::memory_order_relaxed) % n;
-    if (options.place == runtime::placement::round_robin) return workers[first]->ref;
+    if (options.place == runtime::placement::round_robin) return first;
     std::size_t best = first;
     std::size_t best_load = SIZE_MAX;
     for (std::size_t k = 0; k < n; ++k) {
@@ -163,7 +229,7 @@ class runtime_state {
         best_load = load;
       }
     }
-    return workers[best]->ref;
+    return best;
   }
 
   struct snapshot {
@@ -224,6 +290,9 @@ class runtime_state {
         });
       quiet_now = wait_quiet(deadline_after(unwind_time));
     }
+    stealing.store(false, std::memory_order_seq_cst);
+    for (const auto& w : workers)
+      while (w->stealing.load(std::memory_order_seq_cst)) std::this_thread::yield();
     for (const auto& w : workers) {
       worker* self = w.get();
       w->ref.post([self] {
@@ -303,10 +372,15 @@ runtime::placing::placing(runtime& rt) : state(*rt.state_) {
     state.placing.fetch_sub(1, std::memory_order_release);
     throw error("runtime::spawn after join() or stop() has begun");
   }
-  hub = state.pick();
+  index = state.pick_index();
+  hub = state.workers[index]->ref;
+  stealable = state.options.steal && state.workers.size() > 1;
 }
 
-runtime::placing::~placing() { state.placing.fetch_sub(1, std::memory_order_release); }
+runtime::placing::~placing() {
+  if (stealable) state.placed(index);
+  state.placing.fetch_sub(1, std::memory_order_release);
+}
 
 void runtime::join() { state_->end(no_deadline); }
 

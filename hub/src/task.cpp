@@ -65,7 +65,8 @@ std::string task_state::describe() const {
 
 bool task_state::on_this_thread() const noexcept {
   hub* h = hub::find();
-  return h != nullptr && h->id() == home;
+  return h != nullptr && placed.load(std::memory_order_acquire) &&
+         h->id() == home.load(std::memory_order_relaxed);
 }
 
 void task_state::release() noexcept {
@@ -84,7 +85,7 @@ void task_state::release() noexcept {
     // Reported on the task's own thread, by its handler, as if dropped there.
     mail report;
     report.fn = [handle] { hub::get().report_failure(handle, handle.state()->error); };
-    if (!hub_registry::deliver(home, std::move(report))) {
+    if (!hub_registry::deliver(home.load(std::memory_order_relaxed), std::move(report))) {
       std::string name = greenlet.name();
       std::fprintf(stderr, "task \"%s\" (id %llu) failed (its hub has exited)\n", name.c_str(),
                    static_cast<unsigned long long>(greenlet.id()));
@@ -155,7 +156,7 @@ void schedule_task(task_state* t, spawn_request&& request) {
     start_task(t, std::move(request));
     return;
   }
-  hub_ref where(t->home, request.home_thread);
+  hub_ref where(t->home.load(std::memory_order_relaxed), request.home_thread);
   if (!hub_registry::deliver(where.id(), mail{{}, t, std::move(request)})) {
     t->refs.store(1, std::memory_order_relaxed);
     throw error("cannot spawn on " + where.describe() + ": its thread has exited");
@@ -177,6 +178,7 @@ void start_task(task_state* t, spawn_request&& request) {
     t->start_timer->start(h.loop(), deadline_after(request.delay));
   }
   h.add_task(t);
+  t->placed.store(true, std::memory_order_release);
 }
 
 void finish_task(task_state* t, task_outcome outcome, std::exception_ptr error) noexcept {

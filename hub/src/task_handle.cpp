@@ -20,8 +20,6 @@
 
 #include <tendril/fiber/detail/state_access.hpp>
 
-#include <tendril/hub/runtime.hpp>
-
 #include "hub.hpp"
 #include "remote_task.hpp"
 #include "task_state.hpp"
@@ -192,22 +190,17 @@ task_base::link_id task_base::link(link_function fn) const {
   } else if (s->ready()) {
     user_link::call(l->fn, s);  // its hub has exited: here, at once
   } else {
-    throw error("cannot link " + s->describe() + ": its hub " + std::to_string(s->home) +
+    throw error("cannot link " + s->describe() + ": its hub " +
+                std::to_string(s->home.load(std::memory_order_relaxed)) +
                 " has exited and it never finished");
   }
   return id;
 }
 
-bool task_base::unlink(link_id id) const {
-  task_state* s = checked();
-  if (!s->on_this_thread()) {
-    // Answered by the task's hub; a link is found (and freed) only there.
-    try {
-      return run_on(hub_ref(s->home, 0), [handle = *this, id] { return handle.unlink(id); });
-    } catch (const error&) {
-      return false;  // its hub has exited: no link of it will ever run
-    }
-  }
+namespace {
+
+// unlink_here(s, id): task_base::unlink on the task's own thread.
+bool unlink_here(task_state* s, std::uint64_t id) noexcept {
   for (detail::task_listener* l = s->listeners_head; l != nullptr; l = l->next) {
     if (l->notify != &user_link::run || static_cast<user_link*>(l)->id != id) continue;
     s->remove_listener(l);
@@ -215,6 +208,16 @@ bool task_base::unlink(link_id id) const {
     return true;
   }
   return false;
+}
+
+}  // namespace
+
+bool task_base::unlink(link_id id) const {
+  task_state* s = checked();
+  // Elsewhere, answered by the task's hub: a link is found (and freed)
+  // only there. A hub that has exited will run no link of it.
+  if (!s->on_this_thread()) return detail::remote_ask(s, &unlink_here, id).value_or(false);
+  return unlink_here(s, id);
 }
 
 std::uint64_t task_base::id() const { return checked()->greenlet.id(); }

@@ -47,7 +47,14 @@ class task_state {
   std::atomic<std::uint32_t> refs{1};
   fiber_record record;
   tendril::greenlet greenlet;
-  const std::uint64_t home;   ///< the id of its hub, how other threads reach it
+  /// The id of its hub, how other threads reach it. Changed only by a
+  /// steal, while the task waits unplaced in its hub's mail, under that
+  /// hub's mail lock (so requests about it, which check it under the same
+  /// lock, land where it will run: hub::take_request).
+  std::atomic<std::uint64_t> home;
+  /// Taken in by its hub (start_task): from then on `home` never changes,
+  /// and that hub's thread may touch the task directly.
+  std::atomic<bool> placed{false};
   const task_vtable* vtable;  ///< null once the body is destroyed
   const std::size_t body_offset;
   const bool cached_block;  ///< allocated as a hub::task_block_bytes block
@@ -73,7 +80,8 @@ class task_state {
   task_outcome result() const noexcept { return outcome.load(std::memory_order_acquire); }
   bool ready() const noexcept { return result() != task_outcome::pending; }
   hub& owner() const noexcept { return *record.owner; }
-  /// on_this_thread() is true when the calling thread's hub runs it.
+  /// on_this_thread() is true when the calling thread's hub runs it (has
+  /// taken it in: a task still in the mail may yet be stolen).
   bool on_this_thread() const noexcept;
 
   task_state* retain() noexcept {

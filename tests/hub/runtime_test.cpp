@@ -547,6 +547,7 @@ TEST_CASE("round_robin placement spreads spawns evenly over the hubs") {
   runtime::options options;
   options.threads = 4;
   options.place = runtime::placement::round_robin;
+  options.steal = false;  // placement alone: a sleeping hub would steal
   runtime rt{std::move(options)};
   std::vector<task<long>> tasks;
   for (int i = 0; i < 400; ++i) tasks.push_back(rt.spawn([] { return this_thread_id(); }));
@@ -563,6 +564,7 @@ TEST_CASE("least_loaded placement puts a spawn on the hub with the fewest unfini
   runtime::options options;
   options.threads = 2;
   options.place = runtime::placement::least_loaded;
+  options.steal = false;  // placement alone: a sleeping hub would steal
   runtime rt{std::move(options)};
   parked_tasks on_hub_0(busy);
   for (int i = 0; i < busy; ++i) on_hub_0.add(rt.hub(0));

@@ -21,6 +21,7 @@ struct hub_stats {
   std::uint64_t loop_iterations = 0;   ///< polls of the libev loop so far
   std::uint64_t switches = 0;          ///< switches from one fiber (or the hub) to another so far
   std::chrono::nanoseconds blocked{};  ///< time spent waiting in the loop with nothing to run
+  std::uint64_t stolen = 0;            ///< tasks taken from other hubs' mail before they started (runtime)
 };
 
 /// this_hub_stats() is the calling thread's hub's statistics; all zero when

@@ -85,6 +85,10 @@ class runtime {
     /// threads: how many OS threads (and hubs); 0: hardware concurrency.
     std::size_t threads = 0;
     placement place = placement::round_robin;
+    /// steal: a hub about to sleep takes in tasks rt.spawn placed on a busy
+    /// hub that has not taken them in yet (see hub/README.md); spawn_on's
+    /// tasks stay where they were put. Off: every task runs where placed.
+    bool steal = true;
     /// name of the threads (`<name>-<index>`, as `top -H` shows them).
     std::string name = "tendril";
     /// error_handler receives the failures nobody observed, on the failing
@@ -113,18 +117,25 @@ class runtime {
   /// pick() is the hub the next spawn() goes to, by the placement policy.
   hub_ref pick();
 
-  /// spawn(f, args...) is spawn_on(pick(), f, args...).
+  /// spawn(f, args...) is spawn_on(pick(), f, args...), except that, with
+  /// options::steal, another hub may run the task if it becomes idle
+  /// before the picked hub has taken the task in.
   /// Errors: tendril::error once join() or stop() has begun; as spawn_on.
   template <class F, class... Args>
     requires detail::spawnable<F, Args...>
   auto spawn(F&& f, Args&&... args) {
-    placing where(*this);
-    return spawn_on(where.hub, std::forward<F>(f), std::forward<Args>(args)...);
+    return spawn(spawn_options{}, std::forward<F>(f), std::forward<Args>(args)...);
   }
   template <class F, class... Args>
   auto spawn(spawn_options options, F&& f, Args&&... args) {
     placing where(*this);
-    return spawn_on(where.hub, std::move(options), std::forward<F>(f), std::forward<Args>(args)...);
+    return detail::spawn_with({std::move(options.name),
+                               options.stack_size,
+                               {},
+                               where.hub.id(),
+                               where.hub.thread_id(),
+                               where.stealable},
+                              std::forward<F>(f), std::forward<Args>(args)...);
   }
 
   /// join() waits until no hub has a task left (tasks spawned by tasks,
@@ -166,14 +177,17 @@ class runtime {
     return o;
   }
   // placing picks a hub for one spawn and keeps stop() and join() from
-  // ending the runtime until that spawn has been handed to the hub.
+  // ending the runtime until that spawn has been handed to the hub; then,
+  // if that hub is busy, it wakes a sleeping one to steal.
   struct placing {
     explicit placing(runtime& rt);
     placing(const placing&) = delete;
     placing& operator=(const placing&) = delete;
     ~placing();
     detail::runtime_state& state;
+    std::size_t index = 0;
     hub_ref hub;
+    bool stealable = false;
   };
   std::unique_ptr<detail::runtime_state> state_;
 };

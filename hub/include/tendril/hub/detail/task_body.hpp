@@ -80,6 +80,9 @@ struct spawn_request {
   std::chrono::steady_clock::duration delay{};  ///< spawn_later: when to start
   std::uint64_t home = 0;  ///< spawn_on: the id of the hub to run on; 0: the calling thread's
   long home_thread = 0;    ///< spawn_on: that hub's thread, for errors
+  /// runtime::spawn: another hub of the runtime may take the task in
+  /// instead, while it waits in its hub's mail (see hub::steal_from).
+  bool stealable = false;
 };
 
 /// new_task(body_size, body_align, vtable, home) allocates an unstarted
