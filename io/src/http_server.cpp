@@ -220,7 +220,14 @@ void server::state::serve(socket connection, const endpoint& peer) {
       bool keep_alive = parse.request.keep_alive && !response.close;
       out.clear();
       append_response(out, response, parser, keep_alive, parse.request.method == "HEAD");
-      connection.write_all(out, request_deadline);
+      try {
+        connection.write_all(out, request_deadline);
+      } catch (const system_error& e) {
+        // The client hung up while the handler ran (it timed out, or was
+        // killed): nobody is left to answer, which is not the server's failure.
+        if (e.code() == std::errc::broken_pipe || e.code() == std::errc::connection_reset) return;
+        throw;
+      }
       answered = true;
       if (!keep_alive) return;
       http_parser_pause(&parser, 0);

@@ -1,7 +1,8 @@
 // http::server, driven by raw sockets so each byte on the wire is the
 // test's: keep-alive and pipelining, chunked request bodies, HTTP/1.0,
 // HEAD, malformed requests (400), oversized bodies (413), failing handlers
-// (500), idle and stalled clients, and stop with idle connections open.
+// (500), idle and stalled clients, clients that hang up before their
+// answer, and stop with idle connections open.
 
 #include <chrono>
 #include <string>
@@ -15,6 +16,7 @@
 #include <tendril/io/http.hpp>
 #include <tendril/io/http_server.hpp>
 #include <tendril/io/socket.hpp>
+#include <tendril/sync/event.hpp>
 
 #include "support/fd_count.hpp"
 #include "support/hub_fixture.hpp"
@@ -213,6 +215,32 @@ TEST_CASE("a handler that throws gets its client a 500 and is reported") {
   auto reported = check.take_reported();
   REQUIRE(reported.size() == 1);
   CHECK(reported[0].what == "handler exploded");
+}
+
+TEST_CASE("a client that hangs up while its handler runs is not a failure of the server") {
+  hub_check check;
+  fd_leak_check fds;
+  tendril::event entered;
+  tendril::event release;
+  server site(endpoint::loopback(0), [&](const server_request& r) {
+    if (r.path() != "/slow") return describe_request(r);
+    entered.set();
+    release.wait();
+    // More than the socket buffers hold: writing it meets the closed connection.
+    return server_response{.body = std::string(8 << 20, 'x')};
+  });
+  site.start();
+  {
+    tendril::socket gone = connect_to(site);
+    gone.write_all("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+    entered.wait();
+  }  // closed before the answer
+  release.set();
+  tendril::socket c = connect_to(site);
+  c.write_all("GET /after HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  CHECK_THAT(read_until_closed(c), Catch::EndsWith("GET /after q= body="));
+  CHECK(site.stop());
+  CHECK(check.take_reported().empty());
 }
 
 TEST_CASE("an idle keep-alive connection is closed after idle_timeout") {
