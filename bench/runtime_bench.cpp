@@ -7,6 +7,12 @@
 //                         runtime{2} (impl runtime_2t).
 //   fanout_speedup        runtime{1}'s time per task over runtime{2}'s, in
 //                         the same process: how much the second thread buys.
+//   fanout_skewed         fanout_compute on runtime{2} where only the tasks
+//                         placed on hub 1 compute (the others return at
+//                         once): round robin gives hub 1 all the work, and
+//                         only stealing spreads it. impl tendril (steal on,
+//                         the default) and tendril_no_steal; ns per task.
+//   steal_speedup         tendril_no_steal's time over tendril's.
 //   channel_ping_pong_2t  a task on hub 0 and a task on hub 1 of a
 //                         runtime{2} bounce an int over two unbuffered
 //                         channels; ns per round trip. impl tendril_runtime:
@@ -94,11 +100,12 @@ sample on_hub0(tendril::runtime& rt, int cpus, Timed timed) {
   return s;
 }
 
-/// compute(seed) is about 50 us of integer work: a multiply-xorshift chain,
-/// each step depending on the last, that no compiler folds into a formula.
-std::uint64_t compute(std::uint64_t seed) {
+/// compute(seed, steps) is about steps * 1.6 ns of integer work (50 us
+/// for work_iterations): a multiply-xorshift chain, each step depending on
+/// the last, that no compiler folds into a formula.
+std::uint64_t compute(std::uint64_t seed, int steps = work_iterations) {
   std::uint64_t x = seed;
-  for (int i = 0; i < work_iterations; ++i) x = (x ^ (x >> 31)) * 0x9E3779B97F4A7C15ULL + unsigned(i);
+  for (int i = 0; i < steps; ++i) x = (x ^ (x >> 31)) * 0x9E3779B97F4A7C15ULL + unsigned(i);
   do_not_optimize(x);
   return x;
 }
@@ -109,16 +116,22 @@ std::uint64_t compute(std::uint64_t seed) {
 /// of the runtime's tasks and takes its share of the placement.
 using placement = tendril::runtime::placement;
 
-tendril::runtime::options runtime_options(std::size_t threads, placement place) {
+tendril::runtime::options runtime_options(std::size_t threads, placement place, bool steal = true) {
   tendril::runtime::options o;
   o.threads = threads;
   o.place = place;
+  o.steal = steal;
   return o;
 }
 
-sample time_fanout(std::size_t threads, std::int64_t tasks, placement place) {
+/// work: every fan-out task computes, or (skewed) only the odd ones, which
+/// round robin puts on hub 1 (the spawner's own hub 0 takes the even ones).
+enum class work { even, skewed };
+
+sample time_fanout(std::size_t threads, std::int64_t tasks, placement place, work spread = work::even,
+                   bool steal = true) {
   clear_fp_flags();  // the runtime's threads start with this thread's MXCSR
-  tendril::runtime rt{runtime_options(threads, place)};
+  tendril::runtime rt{runtime_options(threads, place, steal)};
   std::uint64_t checksum = 0;
   std::int64_t ran = 0;
   std::vector<tendril::task<std::uint64_t>> group;
@@ -126,7 +139,10 @@ sample time_fanout(std::size_t threads, std::int64_t tasks, placement place) {
   auto batch = [&](std::int64_t n) {
     for (std::int64_t done = 0; done < n; done += fanout_width) {
       group.clear();
-      for (int i = 0; i < fanout_width; ++i) group.push_back(rt.spawn(compute, std::uint64_t(ran + i)));
+      for (int i = 0; i < fanout_width; ++i) {
+        int steps = spread == work::skewed && i % 2 == 0 ? 0 : work_iterations;
+        group.push_back(rt.spawn(compute, std::uint64_t(ran + i), steps));
+      }
       for (const auto& t : group) checksum += t.get();
       ran += fanout_width;
     }
@@ -226,6 +242,12 @@ int main() {
   report("fanout_compute", "runtime_2t_least_loaded", two_ll, "ns/task");
   report("fanout_speedup", "tendril", {one.ns / two.ns, two.ops, two.cpu_share}, "x");
   report("fanout_speedup", "least_loaded", {one.ns / two_ll.ns, two_ll.ops, two_ll.cpu_share}, "x");
+  sample skewed = time_fanout(2, iterations(20'000), placement::round_robin, work::skewed);
+  sample skewed_no_steal =
+      time_fanout(2, iterations(20'000), placement::round_robin, work::skewed, /*steal=*/false);
+  report("fanout_skewed", "tendril", skewed, "ns/task");
+  report("fanout_skewed", "tendril_no_steal", skewed_no_steal, "ns/task");
+  report("steal_speedup", "tendril", {skewed_no_steal.ns / skewed.ns, skewed.ops, skewed.cpu_share}, "x");
   report("channel_ping_pong_2t", "tendril_runtime", time_channel_ping_pong_2t(iterations(100'000)),
          "ns/round_trip");
   sample remote;

@@ -65,9 +65,10 @@ constexpr clock::duration spin_before_block = std::chrono::microseconds(20);
 
 // How many stealable tasks (runtime::spawn's) a drain of the mail takes in
 // at most; the rest wait in the mailbox, where an idle hub may steal them,
-// until this hub drains again. Taking in a burst of thousands at once
-// would leave nothing to steal; one at a time would cost a lock per task.
-constexpr std::uint32_t take_in_per_drain = 64;
+// until this hub runs out of ready fibers and takes more (a lock, no
+// system call: see main_loop). Taking in a burst at once would leave
+// nothing to steal; one at a time would cost a lock per task.
+constexpr std::uint32_t take_in_per_drain = 16;
 
 std::atomic<std::uint64_t> last_hub_id{0};
 
@@ -600,10 +601,21 @@ void hub::resume(fiber_record* next) {
 // when a task has finished (its greenlet returns to its parent, the hub).
 void hub::main_loop() {
   for (;;) {
+    if (ready_.empty() && mail_left_ && !poll_due()) take_more_mail();
     if (ready_.empty() || std::exchange(poll_requested_, false) || poll_due())
       poll(/*may_block=*/ready_.empty());
     if (fiber_record* next = ready_.pop_front()) resume(next);
   }
+}
+
+// take_more_mail() takes in what a drain left in the mailbox, without
+// polling the loop.
+void hub::take_more_mail() {
+  {
+    std::lock_guard lock(remote_mutex_);
+    take_mailbox();
+  }
+  if (!mail_in_.empty()) handle_mail();
 }
 
 void hub::poll(bool may_block) {

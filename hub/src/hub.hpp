@@ -213,6 +213,7 @@ class hub {
   void drain_remote_wakes() noexcept;
   void queue_mail(mail&& m);
   void take_mailbox();
+  void take_more_mail();
   void handle_mail() noexcept;
   bool spin_for_remote_work() noexcept;
   void take_in(task_state* t, spawn_request&& request) noexcept;
