@@ -43,6 +43,23 @@ void start_order() {
   tendril::joinall(tasks);
 }
 
+// 2b. sleep(0) hands the thread to the other ready tasks and comes back:
+//     gevent's first lesson, with the same four lines.
+void sleep_zero() {
+  std::cout << "== sleep(0) switches to the other task and back\n";
+  auto foo = tendril::spawn([] {
+    std::cout << "  running in foo\n";
+    tendril::sleep(0s);
+    std::cout << "  explicit context switch to foo again\n";
+  });
+  auto bar = tendril::spawn([] {
+    std::cout << "  explicit context to bar\n";
+    tendril::sleep(0s);
+    std::cout << "  implicit context switch back to bar\n";
+  });
+  tendril::joinall(std::vector<tendril::task<void>>{foo, bar});
+}
+
 // 3. A timeout scope raises timeout_error at the park point.
 void timeouts() {
   std::cout << "== a timeout interrupts a wait\n";
@@ -88,6 +105,7 @@ int main() {
   tendril::run([] {
     spawn_and_joinall();
     start_order();
+    sleep_zero();
     timeouts();
     kill_a_task();
     failures();
