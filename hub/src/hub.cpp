@@ -631,6 +631,7 @@ void hub::poll(bool may_block) {
   watchers_seen_.set(loop_->armed_watchers());
   if (may_block && idle_fn_ != nullptr && idle()) idle_fn_(idle_context_);
   bool alive = true;
+  if (may_block) waiting_.store(true, std::memory_order_relaxed);
   if (may_block && std::exchange(heard_from_threads_, false) && spin_for_remote_work()) {
     // Taken without libev: its async watcher stays pending, so its next
     // poll does not block and runs the (then empty) drain once more.
@@ -640,6 +641,7 @@ void hub::poll(bool may_block) {
     alive = loop_->run_once(may_block);
     if (may_block) blocked_ns_.add((clock::now() - before) / std::chrono::nanoseconds(1));
   }
+  if (may_block) waiting_.store(false, std::memory_order_relaxed);
   polls_.add(1);
   next_poll_ = clock::now() + poll_interval;
   // Outside ev_run: collecting may unwind a greenlet, which may park; mail

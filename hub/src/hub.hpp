@@ -116,6 +116,10 @@ class hub {
   std::size_t steal_from(hub& victim);
   /// stealable_hint() is how many stealable tasks wait in the mail, read
   /// without the lock: a thief's first look, the runtime's backlog check.
+  /// waiting() is true while the hub waits in its loop (or spins before
+  /// it) for something to do: mail sent to it now wakes it, and it takes
+  /// the mail in itself, so thieves leave it alone.
+  bool waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
   /// Sequentially consistent with its update, for the runtime's wake-ups.
   std::uint32_t stealable_hint() const noexcept { return stealable_.load(std::memory_order_seq_cst); }
   /// start_later(t) queues a task whose spawn_later delay has passed.
@@ -265,6 +269,7 @@ class hub {
   std::atomic<std::uint64_t> mail_taken_{0};   // items ever put in mailbox_ (and stolen by this hub)
   std::atomic<std::uint64_t> mail_stolen_{0};  // items of mailbox_ other hubs have stolen
   std::atomic<std::uint32_t> stealable_{0};    // stealable items in mailbox_ (written under remote_mutex_)
+  std::atomic<bool> waiting_{false};           // in poll's wait for work (see waiting())
   bool mail_left_ = false;                     // mailbox_ holds mail a drain left for later
   std::vector<mail> mail_in_;                  // taken from mailbox_, to handle after the poll
   std::atomic<bool> remote_pending_{false};    // wakes or mail queued and not yet drained

@@ -175,7 +175,12 @@ class runtime_state {
     std::size_t n = workers.size();
     for (std::size_t k = 1; k < n; ++k) {
       worker& victim = *workers[(self.index + k) % n];
-      if (victim.hub->stealable_hint() != 0 && self.hub->steal_from(*victim.hub) != 0) return true;
+      // A victim waiting in its loop has been (or will be) woken by that
+      // mail and takes it in itself: stealing from it would only move the
+      // work to the thief while the victim wakes up to nothing.
+      if (victim.hub->stealable_hint() != 0 && !victim.hub->waiting() &&
+          self.hub->steal_from(*victim.hub) != 0)
+        return true;
     }
     return false;
   }
