@@ -450,7 +450,7 @@ bool hub::take_request(const std::vector<task_state*>& about, mail&& m) {
   std::lock_guard lock(remote_mutex_);
   for (const task_state* t : about)
     if (t->home.load(std::memory_order_relaxed) != id_) return false;  // stolen: it lives elsewhere now
-  m.about_tasks = true;
+  m.about = about;
   queue_mail(std::move(m));
   return true;
 }
@@ -491,18 +491,23 @@ std::size_t hub::steal_from(hub& victim) {
     std::lock_guard lock(victim.remote_mutex_);
     std::uint32_t stealable = victim.stealable_.load(std::memory_order_relaxed);
     if (stealable == 0) return 0;
-    // Only behind the last request about tasks: it may concern a task
-    // queued before it, which must still be there when it is handled.
-    auto first = victim.mailbox_.end();
-    while (first != victim.mailbox_.begin() && !std::prev(first)->about_tasks) --first;
-    std::size_t candidates = static_cast<std::size_t>(
-        std::count_if(first, victim.mailbox_.end(), [](const mail& m) { return m.stealable(); }));
+    // Not a task a request waiting there is about: the request must find
+    // it there. (A joiner's request, right after its spawns, pins only the
+    // task it joins first.)
+    std::vector<const task_state*> pinned;
+    for (const mail& m : victim.mailbox_) pinned.insert(pinned.end(), m.about.begin(), m.about.end());
+    std::sort(pinned.begin(), pinned.end());
+    auto may_take = [&pinned](const mail& m) {
+      return m.stealable() && !std::binary_search(pinned.begin(), pinned.end(), m.task);
+    };
+    auto first = victim.mailbox_.begin();
+    std::size_t candidates = static_cast<std::size_t>(std::count_if(first, victim.mailbox_.end(), may_take));
     std::size_t take = (candidates + 1) / 2;
     if (take == 0) return 0;
     loot.reserve(take);
     auto kept = first;
     for (auto it = first; it != victim.mailbox_.end(); ++it) {
-      if (loot.size() < take && it->stealable()) {
+      if (loot.size() < take && may_take(*it)) {
         loot.push_back(std::move(*it));
       } else {
         if (kept != it) *kept = std::move(*it);

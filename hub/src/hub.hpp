@@ -30,9 +30,9 @@ struct mail {
   std::function<void()> fn;
   task_state* task = nullptr;
   spawn_request request;
-  /// A request about tasks of this hub (join, kill, link...): no task
-  /// queued before it may be stolen, as it may be one of them.
-  bool about_tasks = false;
+  /// A request's tasks (join, kill, link... of tasks of this hub): while
+  /// it waits here, none of them may be stolen, as it must find them here.
+  std::vector<task_state*> about;
 
   bool stealable() const noexcept { return task != nullptr && request.stealable; }
 };
@@ -109,8 +109,8 @@ class hub {
   /// `m` is left untouched. Called by hub_registry::deliver_request only.
   bool take_request(const std::vector<task_state*>& about, mail&& m);
   /// steal_from(victim) takes in, here, up to half of the stealable tasks
-  /// (runtime::spawn's) waiting in the victim's mail, oldest first, behind
-  /// the last request about tasks queued there; returns how many. On this
+  /// (runtime::spawn's) waiting in the victim's mail, oldest first, but
+  /// none that a request waiting there is about; returns how many. On this
   /// hub's thread; the victim must stay alive meanwhile (the runtime's
   /// thieves count keeps it).
   std::size_t steal_from(hub& victim);

@@ -7,7 +7,7 @@
 //   always follows the request that started it.
 // - A request reaches the hub the task runs on. A task stolen by another
 //   hub (runtime::spawn's, before it started) moves only while no request
-//   about it is queued at its first hub, and requests check its home under
+//   about it waits at its first hub, and requests check its home under
 //   the mail lock of the hub they are queued at (hub::take_request), so
 //   every request about a task is queued at one hub, in order.
 // - A remote listener lives on the heap, shared by the waiter and the

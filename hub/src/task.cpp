@@ -157,7 +157,7 @@ void schedule_task(task_state* t, spawn_request&& request) {
     return;
   }
   hub_ref where(t->home.load(std::memory_order_relaxed), request.home_thread);
-  if (!hub_registry::deliver(where.id(), mail{{}, t, std::move(request)})) {
+  if (!hub_registry::deliver(where.id(), mail{{}, t, std::move(request), {}})) {
     t->refs.store(1, std::memory_order_relaxed);
     throw error("cannot spawn on " + where.describe() + ": its thread has exited");
   }
