@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -264,8 +263,11 @@ class hub {
     std::exception_ptr error;
   };
   std::mutex remote_mutex_;
-  std::vector<remote_wake> remote_wakes_;      // guarded by remote_mutex_
-  std::deque<mail> mailbox_;                   // guarded by remote_mutex_
+  std::vector<remote_wake> remote_wakes_;  // guarded by remote_mutex_
+  // The mail, guarded by remote_mutex_; items before mailbox_head_ were
+  // taken already (a drain that stops early leaves the rest in place).
+  std::vector<mail> mailbox_;
+  std::size_t mailbox_head_ = 0;
   std::atomic<std::uint64_t> mail_taken_{0};   // items ever put in mailbox_ (and stolen by this hub)
   std::atomic<std::uint64_t> mail_stolen_{0};  // items of mailbox_ other hubs have stolen
   std::atomic<std::uint32_t> stealable_{0};    // stealable items in mailbox_ (written under remote_mutex_)

@@ -71,6 +71,10 @@ class runtime_state {
     // Looking at other hubs' mail now. Per worker, not one count for the
     // runtime: every hub asks each time it is about to block.
     std::atomic<bool> stealing{false};
+    // fruitless[v]: hub v's count of mail received when this hub last
+    // found nothing to steal there (on this worker's thread only): until
+    // it moves, there is nothing new to find, and no reason to take its lock.
+    std::vector<std::uint64_t> fruitless;
     // On the worker's thread only:
     bool exit = false;
     waker main;
@@ -124,6 +128,7 @@ class runtime_state {
         worker* self = w.get();
         self->runtime = this;
         self->index = i;
+        self->fruitless.assign(n, ~std::uint64_t{0});
         self->thread = std::thread([this, self, i, n, &started_mutex, &started, &ready] {
           name_thread(i);
           detail::hub& h = detail::hub::get();
@@ -178,17 +183,22 @@ class runtime_state {
       // A victim waiting in its loop has been (or will be) woken by that
       // mail and takes it in itself: stealing from it would only move the
       // work to the thief while the victim wakes up to nothing.
-      if (victim.hub->stealable_hint() != 0 && !victim.hub->waiting() &&
-          self.hub->steal_from(*victim.hub) != 0)
-        return true;
+      if (victim.hub->stealable_hint() == 0 || victim.hub->waiting()) continue;
+      std::uint64_t received = victim.hub->mail_received();
+      if (self.fruitless[victim.index] == received) continue;
+      if (self.hub->steal_from(*victim.hub) != 0) return true;
+      self.fruitless[victim.index] = received;
     }
     return false;
   }
 
   // placed(i): a stealable task was delivered to hub i.
   void placed(std::size_t i) noexcept {
-    if (workers[i]->hub->stealable_hint() < 2) return;  // no backlog: it keeps up
-    for (const auto& w : workers) {                     // see the invariants: backlog, then look
+    const detail::hub& target = *workers[i]->hub;
+    // No backlog (it keeps up), or it waits in its loop and will take the
+    // mail in itself (thieves would leave it alone anyway).
+    if (target.stealable_hint() < 2 || target.waiting()) return;
+    for (const auto& w : workers) {  // see the invariants: backlog, then look
       if (w->sleeping.load(std::memory_order_seq_cst) &&
           w->sleeping.exchange(false, std::memory_order_relaxed)) {
         w->hub->loop().notify();  // alive: `placing` holds the runtime open
