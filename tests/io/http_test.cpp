@@ -39,6 +39,7 @@
 #include "support/fd_count.hpp"
 #include "support/hub_fixture.hpp"
 #include "support/nginx.hpp"
+#include "support/no_proxy.hpp"
 
 namespace {
 
@@ -49,14 +50,6 @@ using tendril::task;
 using tendril::testing::fd_leak_check;
 using tendril::testing::hub_check;
 using tendril::testing::open_fd_count;
-
-// The tests talk to servers on loopback: a proxy named by the environment
-// must not stand in between.
-const bool no_proxy = [] {
-  for (const char* name : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
-    ::unsetenv(name);
-  return true;
-}();
 
 const char* const locations = R"(
     location = /hello { add_header X-Tendril-Test yes; return 200 "hello, world\n"; }

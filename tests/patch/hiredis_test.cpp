@@ -35,6 +35,7 @@
 
 #include "patch/plain_thread.hpp"
 #include "support/fd_count.hpp"
+#include "support/hiredis_client.hpp"
 #include "support/hub_fixture.hpp"
 #include "support/redis.hpp"
 
@@ -52,30 +53,11 @@ tendril::testing::redis& server() {
   return s;
 }
 
-using redis_connection = std::unique_ptr<redisContext, decltype(&redisFree)>;
-using redis_reply = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
+using tendril::testing::redis_connection;
+using tendril::testing::redis_reply;
 
-// connect() opens a connection with hiredis's blocking redisConnect.
-// Errors: std::runtime_error with hiredis's message.
-redis_connection connect() {
-  redis_connection c(redisConnect(server().host().c_str(), server().port()), &redisFree);
-  if (c == nullptr) throw std::runtime_error("redisConnect: out of memory");
-  if (c->err != 0) throw std::runtime_error(std::string("redisConnect: ") + c->errstr);
-  return c;
-}
-
-// command(c, format, ...) sends a command with the blocking redisCommand
-// and returns its reply. Errors: std::runtime_error with hiredis's message
-// when the connection fails, or the server's error reply.
-redis_reply command(redisContext* c, const char* format, ...) {
-  va_list args;
-  va_start(args, format);
-  redis_reply r(static_cast<redisReply*>(redisvCommand(c, format, args)), &freeReplyObject);
-  va_end(args);
-  if (r == nullptr) throw std::runtime_error(std::string(format) + ": " + c->errstr);
-  if (r->type == REDIS_REPLY_ERROR) throw std::runtime_error(std::string(format) + ": " + r->str);
-  return r;
-}
+redis_connection connect() { return tendril::testing::redis_connect(server()); }
+constexpr auto command = &tendril::testing::redis_command;
 
 // strings(r) is an array reply's elements, as strings.
 std::vector<std::string> strings(const redis_reply& r) {
