@@ -66,8 +66,8 @@ crawl::crawl(crawl_options o, frontier& f)
       frontier_(f),
       start_(parse_start(options_.start_url)),
       start_origin_(start_.origin()),
-      policy_{options_.user_agent, options_.timeout, options_.retries, options_.backoff,
-              options_.max_redirects},
+      policy_{options_.user_agent, options_.timeout,       options_.retries,
+              options_.backoff,    options_.max_redirects, options_.max_body_bytes},
       limits_(options_.per_host),
       robots_([this](const std::string& robots_url) { return fetch_robots(robots_url); }) {
   if (options_.fibers == 0) throw std::invalid_argument("a crawl needs at least one fiber");

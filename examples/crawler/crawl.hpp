@@ -74,6 +74,8 @@ struct crawl_options {
   std::size_t max_links = 10000;
   /// max_redirects: redirects followed per request; more is an error.
   long max_redirects = 5;
+  /// max_body_bytes: a longer response is an error ("too large").
+  std::size_t max_body_bytes = 8u << 20;
   std::string user_agent = default_user_agent();
   /// runtime: spread the workers over its hubs (rt.spawn); null: run them
   /// on the calling fiber's hub.

@@ -63,21 +63,34 @@ std::string reason(const tendril::http::http_error& e) {
   return std::string(what.starts_with(prefix) ? what.substr(prefix.size()) : what);
 }
 
-attempt_result attempt(const tendril::http::request& request, tendril::semaphore& host, crawl_stats& stats) {
+// body_too_large ends a transfer from its on_body callback.
+struct body_too_large {};
+
+attempt_result attempt(tendril::http::request request, std::size_t max_body_bytes, tendril::semaphore& host,
+                       crawl_stats& stats) {
   host.acquire();
   struct permit {
     tendril::semaphore& host;
     ~permit() { host.release(); }
   } held{host};
+  std::string body;
+  request.on_body = [&body, max_body_bytes](std::string_view chunk) {
+    if (body.size() + chunk.size() > max_body_bytes) throw body_too_large{};
+    body.append(chunk);
+  };
   const clock::time_point start = clock::now();
   try {
     tendril::http::response r = tendril::http::fetch(request);
+    r.body = std::move(body);
     stats.latency(clock::now() - start);
     const bool may_pass = r.status >= 500 || r.status == 429;
     return {{std::move(r), {}, {}}, may_pass};
   } catch (const tendril::http::http_error& e) {
     auto [kind, may_pass] = kind_of(e);
     return {{std::nullopt, std::move(kind), reason(e)}, may_pass};
+  } catch (const body_too_large&) {
+    return {{std::nullopt, "too large", "the body is over " + std::to_string(max_body_bytes) + " bytes"},
+            false};
   }
 }
 
@@ -120,7 +133,7 @@ fetch_result fetch_url(const url& u, const fetch_policy& policy, host_limits& li
                                        .max_redirects = policy.max_redirects};
   tendril::semaphore& host = limits.of(u.origin());
   for (unsigned retry = 1;; ++retry) {
-    attempt_result a = attempt(request, host, stats);
+    attempt_result a = attempt(request, policy.max_body_bytes, host, stats);
     if (!a.may_pass || retry > policy.retries) return std::move(a.result);
     stats.retry(retry == 1);
     tendril::sleep(retry_after(a.result).value_or(backoff(policy, retry)));

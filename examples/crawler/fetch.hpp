@@ -33,6 +33,10 @@ struct fetch_policy {
   unsigned retries = 0;                ///< requests after the first, at most
   tendril::clock::duration backoff{};  ///< the wait before the first retry; doubles, with jitter
   long max_redirects = 5;
+  /// max_body_bytes: a longer body ends the transfer ("too large", not
+  /// retried), so a huge file or an endless stream cannot fill the memory,
+  /// and a page gumbo would take seconds to parse never reaches it.
+  std::size_t max_body_bytes = 8u << 20;
 };
 
 /// host_limits: a semaphore of `per_host` permits for each origin.

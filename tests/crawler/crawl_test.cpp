@@ -224,6 +224,19 @@ TEST_CASE("each trap lands in its own bucket and the crawl goes on") {
   check_passes(s, o, how.options, false);
 }
 
+TEST_CASE("a page over max_body_bytes is an error of its own and not retried") {
+  hub_check check;
+  site s({.pages = 300, .traps = true, .slow_trap_delay = 0s});
+  served_crawl how;
+  how.options.max_body_bytes = 1u << 20;  // the many-links page is about 3 MB; the others are small
+  how.options.backoff = 1ms;
+  const outcome o = crawl_site(s, how);
+
+  CHECK(failure_at(o, s, "/trap/many-links") == "too large");
+  CHECK(s.requests_for(*s.index_of("/trap/many-links")) == 1);
+  CHECK(o.summary.truncated_pages == 0);  // its links were never read
+}
+
 TEST_CASE("robots.txt is obeyed when asked and ignored otherwise") {
   const bool robots = GENERATE(true, false);
   INFO("robots " << robots);
