@@ -7,6 +7,7 @@
     io_load.py nginx --impl tendril -- CLIENT_ARGV... {url}
     io_load.py dnsmasq --impl tendril -- CLIENT_ARGV... {server}
     io_load.py postgres --impl tendril -- CLIENT_ARGV... {conninfo} {connections}
+    io_load.py site --server CRAWLER --impl tendril [--summary] -- CLIENT_ARGV... {url} {fibers}
 
 bench/run starts it pinned to two CPUs (taskset -c 0,1); it puts the server
 on the first and the load on the second:
@@ -58,6 +59,23 @@ postgres starts a throwaway PostgreSQL on the first CPU (initdb in a
          127.0.0.1 and "{connections}" by the count, and passes the client's
          result lines through. One server serves the three runs; it is
          stopped with a fast shutdown (SIGINT) at the end.
+site     starts CRAWLER --serve 0 --site-pages P (examples/crawler serving
+         its built-in site, P = 20,000 times TENDRIL_BENCH_SCALE, at least
+         100) on the first CPU and reads the URL it prints once it listens;
+         then runs CLIENT_ARGV, a crawler of that site, on the second CPU
+         once per count in --fibers (default 100,1000), each time in a fresh
+         process, "{url}" replaced by the URL and "{fibers}" by the count.
+         The client prints `result bench=crawl_cN impl=IMPL value=<pages/s>
+         unit=pages/s n=<pages>`; with --summary it is tendril's crawler,
+         and its summary line ("summary: P pages, ... (R pages/s)") is made
+         into that line. Every client must fetch P + 5 pages (the generated
+         ones and the five /private/ pages, which a crawler that does not
+         read robots.txt fetches too) and exit 0. For each run it also
+         prints `crawl_cN_cpu` (the client process's CPU-seconds per 10,000
+         pages, from wait4: all of the process, start-up included) and
+         `crawl_cN_site` (the site server's CPU time / the crawl's wall
+         time: near 1, the site, not the client, set the pace). SIGTERM
+         stops the site at the end.
 
 The clients measure themselves (wall time and their process's CPU time
 around the timed GETs or lookups). Exits non-zero when a side fails to
@@ -69,6 +87,7 @@ import os
 import pwd
 import resource
 import re
+import select
 import shutil
 import signal
 import socket
@@ -508,6 +527,70 @@ def postgres(args):
             stop_postgres(server)
 
 
+# ---- site: the crawler's built-in site for the crawlers -------------------
+
+SITE_PAGES = 20000
+SITE_PRIVATE_PAGES = 5  # crawler::site::private_pages: linked, disallowed by robots.txt only
+SUMMARY = re.compile(r"^summary: (\d+) pages, .* \(([\d.]+) pages/s\)$", re.M)
+
+
+def start_site(server_cpu, argv):
+    """Starts the site server; returns (process, URL) once it has printed the URL it listens on."""
+    server = subprocess.Popen(pinned(server_cpu, argv), stdout=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([server.stdout], [], [], READY_TIMEOUT)
+    url = server.stdout.readline().strip() if ready else ""
+    if not url.startswith("http://"):
+        stop(server, "the site")
+        fail(f"the site ({' '.join(map(str, argv))}) printed no URL within {READY_TIMEOUT:.0f} s")
+    return server, url
+
+
+def crawl_once(args, client_cpu, argv, pages, fibers):
+    """Runs one crawler; returns its result line as a dict of fields, and its CPU-seconds."""
+    client = subprocess.Popen(pinned(client_cpu, argv), stdout=subprocess.PIPE, text=True)
+    out = client.stdout.read()
+    _, status, usage = os.wait4(client.pid, 0)
+    client.returncode = os.waitstatus_to_exitcode(status)
+    if client.returncode != 0:
+        fail(f"{args.argv[0]} with {fibers} fibers exited with status {client.returncode}:\n{out}")
+    if args.summary:
+        m = SUMMARY.search(out)
+        if m is None:
+            fail(f"{args.argv[0]} printed no summary line:\n{out}")
+        line = {"value": m[2], "n": m[1], "cpu": None}
+    else:
+        lines = [dict(field.split("=", 1) for field in text.split()[1:])
+                 for text in out.splitlines() if text.startswith("result ")]
+        if len(lines) != 1:
+            fail(f"{args.argv[0]} printed {len(lines)} result lines, not 1:\n{out}")
+        line = lines[0]
+    if int(line["n"]) != pages:
+        fail(f"{args.impl} with {fibers} fibers fetched {line['n']} pages, not {pages}")
+    return line, usage.ru_utime + usage.ru_stime
+
+
+def site(args):
+    server_cpu, client_cpu = cpus()
+    raise_fd_limit()  # 1000 connections, at both ends
+    site_pages = max(100, round(SITE_PAGES * scale()))
+    pages = site_pages + SITE_PRIVATE_PAGES
+    server, url = start_site(server_cpu, [args.server, "--serve", "0", "--site-pages", site_pages])
+    try:
+        for fibers in (int(c) for c in args.fibers.split(",")):
+            argv = [a.replace("{url}", url).replace("{fibers}", str(fibers)) for a in args.argv]
+            server_before = cpu_seconds(server.pid)
+            line, client_used = crawl_once(args, client_cpu, argv, pages, fibers)
+            wall = pages / float(line["value"])
+            server_used = cpu_seconds(server.pid) - server_before
+            share = float(line["cpu"]) if line["cpu"] is not None else client_used / wall
+            bench = f"crawl_c{fibers}"
+            result(bench, args.impl, float(line["value"]), "pages/s", pages, share)
+            result(f"{bench}_cpu", args.impl, client_used * 10000 / pages, "cpu-s/10k", pages, share)
+            result(f"{bench}_site", args.impl, server_used / wall, "share", pages, 1.0)
+    finally:
+        stop(server, "the site", expect_clean=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -524,13 +607,20 @@ def main():
     p.add_argument("--impl", required=True)
     p.add_argument("--connections", default="10,100,1000",
                    help="comma-separated connection counts, one client run each (default 10,100,1000)")
-    for m in (s, n, d, p):
+    c = modes.add_parser("site", help="a crawler of the crawler's built-in site")
+    c.add_argument("--server", required=True, help="the crawler program, run with --serve")
+    c.add_argument("--impl", required=True)
+    c.add_argument("--summary", action="store_true",
+                   help="the client is tendril's crawler: read its summary line")
+    c.add_argument("--fibers", default="100,1000",
+                   help="comma-separated worker counts, one client run each (default 100,1000)")
+    for m in (s, n, d, p, c):
         m.add_argument("argv", nargs="+", help="the program under test, after --")
     args = parser.parse_args()
     for tool in ("taskset", "wrk") if args.mode == "serve" else ("taskset",):
         if shutil.which(tool) is None:
             fail(f"{tool} is not installed")
-    {"serve": serve, "nginx": nginx, "dnsmasq": dnsmasq, "postgres": postgres}[args.mode](args)
+    {"serve": serve, "nginx": nginx, "dnsmasq": dnsmasq, "postgres": postgres, "site": site}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,17 @@
 //                                  by this process on a free loopback port
 //   crawler https://example.org/   crawl a site (staying on its origin)
 //   crawler --threads 2            the same on two threads (an M:N runtime)
+//   crawler --serve 8080           serve the built-in site on 127.0.0.1:8080 and
+//                                  crawl nothing, for other crawlers (bench/run's
+//                                  crawl benchmark); port 0 picks a free one
 //   crawler --help                 every option
 //
 // The crawl itself is crawl.hpp: worker fibers taking URLs from a frontier.
 // This file is the command line and the wiring: which hubs run it, the
 // built-in site's server, the progress fiber, Ctrl-C, and the exit status:
 //
-//   0   the crawl ran to its end (pages that failed are in the summary)
+//   0   the crawl ran to its end (pages that failed are in the summary);
+//       with --serve, the site was served until SIGINT or SIGTERM
 //   1   it could not run: the start URL got no answer, or the frontier failed
 //   2   bad command line
 //   3   the built-in site's counters disagree with the crawl (site_check.hpp)
@@ -23,6 +27,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -60,6 +65,7 @@ struct command_line {
   double timeout_seconds = 10;
   std::string frontier;  // "redis://host:port/key", or empty: in memory
   bool quiet = false;
+  std::optional<std::uint16_t> serve_port;  // --serve: the site alone, no crawl
   crawler::site_options site;
   double site_latency_ms = 0;
 };
@@ -116,6 +122,11 @@ void add_site_options(CLI::App& app, command_line& c) {
   app.add_flag("--site-traps", c.site.traps,
                "Serve traps too: a slow page, a redirect loop, a dropped connection, an image, 100k links")
       ->group(site_group);
+  app.add_option("--serve", c.serve_port,
+                 "Crawl nothing: serve the site on 127.0.0.1:PORT (0: a free port) on one thread, print its "
+                 "URL, stop at SIGINT or SIGTERM; for other crawlers (bench/run's crawl benchmark)")
+      ->type_name("PORT")
+      ->group(site_group);
 }
 
 // parse(argc, argv, c) fills `c`; returns an exit status when the program
@@ -139,6 +150,11 @@ std::optional<int> parse(int argc, char** argv, command_line& c) {
       app.get_options([&](const CLI::Option* o) { return o->get_group() == site_group; });
   const bool site_option_given = std::any_of(site_options.begin(), site_options.end(),
                                              [](const CLI::Option* o) { return o->count() > 0; });
+  if (c.serve_port && (!c.url.empty() || c.threads != 0)) {
+    std::cerr
+        << "crawler: --serve serves the built-in site on one thread; it takes no URL and no --threads\n";
+    return 2;
+  }
   if (!c.url.empty() && site_option_given) {
     std::cerr
         << "crawler: the --site-* options are for the built-in site, which is not crawled when a URL is "
@@ -279,6 +295,22 @@ int crawl_built_in_site(const command_line& c) {
   return status;
 }
 
+// serve_built_in_site(c) is --serve: the site on one hub, no crawl. The
+// URL goes to stdout, flushed, once the server listens: a program that
+// started this one reads it to know where, and that it is ready.
+int serve_built_in_site(const command_line& c) {
+  crawler::site s(c.site);
+  return tendril::run([&] {
+    tendril::http::server server(tendril::endpoint::loopback(*c.serve_port),
+                                 [&s](const tendril::http::server_request& r) { return s.handle(r); });
+    server.start();
+    std::cout << server.url("/") << std::endl;
+    tendril::wait_signal({SIGINT, SIGTERM});
+    server.stop(std::chrono::milliseconds(200));
+    return 0;
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -287,6 +319,7 @@ int main(int argc, char** argv) {
   // hiredis's blocking calls become cooperative (patch/README.md).
   if (!c.frontier.empty()) tendril::patch_all();
   try {
+    if (c.serve_port) return serve_built_in_site(c);
     return c.url.empty() ? crawl_built_in_site(c) : crawl_given_url(c);
   } catch (const std::exception& e) {
     std::cerr << "crawler: " << e.what() << '\n';
