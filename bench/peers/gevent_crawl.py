@@ -27,46 +27,15 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import resource  # noqa: E402 (after patch_all, as gevent requires)
-import sys  # noqa: E402
+import sys  # noqa: E402 (after patch_all, as gevent requires)
 import time  # noqa: E402
-from html.parser import HTMLParser  # noqa: E402
-from urllib.parse import urldefrag, urljoin, urlsplit  # noqa: E402
+from urllib.parse import urljoin, urlsplit  # noqa: E402
 
 import gevent.pool  # noqa: E402
 import gevent.queue  # noqa: E402
 import urllib3  # noqa: E402
 
-
-class LinkParser(HTMLParser):
-    """Collects the href of each <a>, character references decoded."""
-
-    def __init__(self):
-        super().__init__()
-        self.hrefs = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            self.hrefs.extend(value for name, value in attrs if name == "href" and value is not None)
-
-
-def links(page, base, host):
-    """The http(s) links of `page` (bytes, fetched from `base`) on `host`, resolved, without fragments."""
-    parser = LinkParser()
-    parser.feed(page.decode("utf-8", "replace"))
-    parser.close()
-    found = []
-    for href in parser.hrefs:
-        link = urldefrag(urljoin(base, href.strip()))[0]
-        parts = urlsplit(link)
-        if parts.scheme in ("http", "https") and parts.netloc == host:
-            found.append(link)
-    return found
-
-
-def process_cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+from crawl_links import links, process_cpu  # noqa: E402 (beside this file)
 
 
 def crawl(start, workers):
