@@ -17,6 +17,7 @@
 // Thread-safety: every member may be called from fibers on any hub, and
 // from plain threads, at once.
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -59,14 +60,18 @@ class frontier {
 /// make_memory_frontier(max_pages): a frontier in this process's memory.
 std::unique_ptr<frontier> make_memory_frontier(std::size_t max_pages);
 
-/// make_redis_frontier(spec, max_pages, connections): a frontier kept in
-/// Redis, shared by every process that names the same key. spec is
-/// "redis://host:port/key". It talks to Redis through hiredis's blocking
-/// API, which is cooperative once tendril::patch_all() has run (the
-/// crawler calls it first). At most `connections` connections are open.
+/// make_redis_frontier(spec, max_pages, connections, idle_limit): a
+/// frontier kept in Redis, shared by every process that names the same
+/// key. spec is "redis://host:port/key". It talks to Redis through
+/// hiredis's blocking API, which is cooperative once tendril::patch_all()
+/// has run (the crawler calls it first). At most `connections`
+/// connections are open. A take() that sees no progress anywhere for
+/// idle_limit, while fetches of other processes are in flight, reports
+/// them (redis_frontier.cpp: a process that died holding items).
 /// Errors: tendril::error naming the address when Redis cannot be
 /// reached, or the spec when it is malformed.
-std::unique_ptr<frontier> make_redis_frontier(std::string_view spec, std::size_t max_pages,
-                                              std::size_t connections);
+std::unique_ptr<frontier> make_redis_frontier(
+    std::string_view spec, std::size_t max_pages, std::size_t connections,
+    std::chrono::steady_clock::duration idle_limit = std::chrono::seconds(60));
 
 }  // namespace crawler

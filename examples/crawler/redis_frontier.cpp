@@ -113,19 +113,11 @@
 
 namespace crawler {
 
-namespace detail {
-/// make_redis_frontier(spec, max_pages, connections, idle_limit): as
-/// crawler::make_redis_frontier, with the idle limit chosen (tests).
-std::unique_ptr<frontier> make_redis_frontier(std::string_view spec, std::size_t max_pages,
-                                              std::size_t connections, tendril::clock::duration idle_limit);
-}  // namespace detail
-
 namespace {
 
 using namespace std::chrono_literals;
 using tendril::clock;
 
-constexpr clock::duration default_idle_limit = 60s;
 constexpr std::chrono::microseconds connect_timeout = 5s;
 // A script takes microseconds (an add of 1,000 URLs, a millisecond): a
 // reply this late means Redis or the network is gone.
@@ -542,18 +534,9 @@ class redis_frontier final : public frontier {
 
 }  // namespace
 
-namespace detail {
-
 std::unique_ptr<frontier> make_redis_frontier(std::string_view spec, std::size_t max_pages,
-                                              std::size_t connections, tendril::clock::duration idle_limit) {
+                                              std::size_t connections, clock::duration idle_limit) {
   return std::make_unique<redis_frontier>(parse_spec(spec), max_pages, connections, idle_limit);
-}
-
-}  // namespace detail
-
-std::unique_ptr<frontier> make_redis_frontier(std::string_view spec, std::size_t max_pages,
-                                              std::size_t connections) {
-  return detail::make_redis_frontier(spec, max_pages, connections, default_idle_limit);
 }
 
 }  // namespace crawler

@@ -53,12 +53,6 @@
 #include "support/redis.hpp"
 #include "support/scratch.hpp"
 
-namespace crawler::detail {
-// In redis_frontier.cpp: make_redis_frontier with the idle limit chosen.
-std::unique_ptr<frontier> make_redis_frontier(std::string_view spec, std::size_t max_pages,
-                                              std::size_t connections, tendril::clock::duration idle_limit);
-}  // namespace crawler::detail
-
 namespace {
 
 using namespace std::chrono_literals;
@@ -406,7 +400,7 @@ TEST_CASE("a take gives up after the idle limit when a process died mid-fetch an
     dead->add(urls({"a", "b"}), 0);
     REQUIRE(dead->take());
     dead.reset();  // as its process would: without done()
-    auto live = crawler::detail::make_redis_frontier(spec_of("dead"), 0, 1, 300ms);
+    auto live = crawler::make_redis_frontier(spec_of("dead"), 0, 1, 300ms);
     const std::optional<frontier_item> b = live->take();
     REQUIRE(b);
     live->done(*b);
@@ -419,7 +413,7 @@ TEST_CASE("a take gives up after the idle limit when a process died mid-fetch an
 
 TEST_CASE("a take waits past the idle limit while the fetch in flight is its own process's") {
   test_body([] {
-    auto f = crawler::detail::make_redis_frontier(spec_of("slow-own"), 0, 2, 100ms);
+    auto f = crawler::make_redis_frontier(spec_of("slow-own"), 0, 2, 100ms);
     f->add(urls({"slow"}), 0);
     const std::optional<frontier_item> slow = f->take();
     REQUIRE(slow);
