@@ -16,10 +16,20 @@
 // allocates its own control block on the stack, and it unwinds with its own
 // forced_unwind exception; the raw fcontext calls give one jump per switch.
 // Rejected: ucontext (swapcontext makes a sigprocmask system call per switch).
+//
+// capture_suspended_frames runs a function on top of a suspended greenlet's
+// context (ontop_fcontext): with that greenlet's stack and callee-saved
+// registers, so the unwinder walks its frames as if they had called the
+// function; then it jumps straight back, leaving a small frame there that
+// hands the next real switch into the greenlet on as if it had arrived
+// directly.
 
 #include "context_switch.hpp"
 
 #include <cxxabi.h>
+#include <execinfo.h>
+
+#include <algorithm>
 
 #include <boost/context/detail/fcontext.hpp>
 
@@ -93,6 +103,111 @@ void adopt_thread_context(greenlet_state* main) noexcept {
 #endif
   (void)main;
 }
+
+}  // namespace tendril::detail
+
+#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__)
+
+namespace {
+
+using tendril::detail::greenlet_state;
+
+struct frame_capture {
+  greenlet_state* origin;  ///< the greenlet that asked, running on its thread
+  greenlet_state* target;  ///< the suspended greenlet whose frames are read
+  void** frames;
+  int max_frames;
+  int count = 0;
+};
+
+}  // namespace
+
+extern "C" {
+fctx::transfer_t tendril_capture_entry(fctx::transfer_t t) noexcept __attribute__((visibility("hidden")));
+fctx::transfer_t tendril_capture_body(fctx::transfer_t t) noexcept __attribute__((visibility("hidden")));
+}
+
+// ontop_fcontext enters tendril_capture_entry on the target's stack with
+// the target's registers, its stack pointer at the return address that
+// jump_context pushed: the label after the jump, 128 bytes of red zone
+// below where the suspended function's own unwind information expects the
+// stack pointer. The entry's unwind information says so (the caller's stack
+// pointer is 136 bytes above, its return address at the bottom), so the
+// unwinder walks from here into the suspended frames. It aligns the stack,
+// calls the body, and later returns the body's result to that label, which
+// is how a real switch into the target is handed on.
+asm(".text\n"
+    ".type tendril_capture_entry, @function\n"
+    "tendril_capture_entry:\n"
+    "  .cfi_startproc\n"
+    "  .cfi_def_cfa %rsp, 136\n"
+    "  .cfi_offset %rip, -136\n"
+    "  pushq %rbp\n"
+    "  .cfi_def_cfa_offset 144\n"
+    "  .cfi_offset %rbp, -144\n"
+    "  movq %rsp, %rbp\n"
+    "  .cfi_def_cfa_register %rbp\n"
+    "  andq $-16, %rsp\n"
+    "  call tendril_capture_body\n"
+    "  movq %rbp, %rsp\n"
+    "  popq %rbp\n"
+    "  .cfi_def_cfa %rsp, 136\n"
+    "  ret\n"
+    "  .cfi_endproc\n"
+    ".size tendril_capture_entry, .-tendril_capture_entry\n");
+
+// Runs on the target's stack, called by tendril_capture_entry.
+fctx::transfer_t tendril_capture_body(fctx::transfer_t t) noexcept {
+  auto* capture = static_cast<frame_capture*>(t.data);
+#if TENDRIL_ASAN
+  __sanitizer_finish_switch_fiber(capture->target->asan_fake_stack, nullptr, nullptr);
+#endif
+  // The first two frames are this function and the entry.
+  constexpr int own_frames = 2;
+  int n = ::backtrace(capture->frames, capture->max_frames);
+  capture->count = std::max(n - own_frames, 0);
+  std::copy(capture->frames + own_frames, capture->frames + own_frames + capture->count, capture->frames);
+#if TENDRIL_ASAN
+  __sanitizer_start_switch_fiber(&capture->target->asan_fake_stack, capture->origin->asan_stack_bottom,
+                                 capture->origin->asan_stack_size);
+#endif
+#if TENDRIL_TSAN
+  __tsan_switch_to_fiber(capture->origin->tsan_fiber, 0);
+#endif
+  // Back to the origin through jump_context, like every switch, so that the
+  // target stays suspended at a jump_context label (read again, it is read
+  // through this frame). The next switch into the target arrives here.
+  auto [sender, in] = tendril::detail::jump_context(t.fctx, nullptr);
+  return {sender, in};
+}
+
+namespace tendril::detail {
+
+int capture_suspended_frames(greenlet_state* origin, greenlet_state* target, void** frames,
+                             int max_frames) noexcept {
+  frame_capture capture{origin, target, frames, max_frames};
+#if TENDRIL_ASAN
+  __sanitizer_start_switch_fiber(&origin->asan_fake_stack, target->asan_stack_bottom,
+                                 target->asan_stack_size);
+#endif
+#if TENDRIL_TSAN
+  __tsan_switch_to_fiber(target->tsan_fiber, 0);
+#endif
+  fctx::transfer_t back = fctx::ontop_fcontext(target->context, &capture, &tendril_capture_entry);
+#if TENDRIL_ASAN
+  __sanitizer_finish_switch_fiber(origin->asan_fake_stack, nullptr, nullptr);
+#endif
+  target->context = back.fctx;
+  return capture.count;
+}
+
+#else
+
+namespace tendril::detail {
+
+int capture_suspended_frames(greenlet_state*, greenlet_state*, void**, int) noexcept { return 0; }
+
+#endif
 
 eh_state* this_thread_eh_globals() noexcept { return reinterpret_cast<eh_state*>(abi::__cxa_get_globals()); }
 

@@ -26,6 +26,14 @@ void forget_context(greenlet_state* g) noexcept;
 /// adopt_thread_context(main) records the thread's original stack as main's.
 void adopt_thread_context(greenlet_state* main) noexcept;
 
+/// capture_suspended_frames(origin, target, frames, max) fills `frames` with
+/// the return addresses of the suspended greenlet `target`, innermost first,
+/// and returns how many (fewer than max).
+/// `origin` is the calling greenlet; both are on the calling thread, and
+/// `target` is started, not dead and not running.
+int capture_suspended_frames(greenlet_state* origin, greenlet_state* target, void** frames,
+                             int max_frames) noexcept;
+
 /// this_thread_eh_globals() is the calling thread's exception-handling globals.
 eh_state* this_thread_eh_globals() noexcept;
 

@@ -32,6 +32,7 @@
 #include <utility>
 
 #include <tendril/error.hpp>
+#include <tendril/fiber/call_stack.hpp>
 #include <tendril/fiber/detail/run_body.hpp>
 #include <tendril/fiber/detail/switch_seam.hpp>
 
@@ -182,6 +183,22 @@ class greenlet {
 
   /// stack_size() is the usable stack size in bytes (0 for a main greenlet).
   std::size_t stack_size() const noexcept;
+  /// stack_high_water() is how deep its stack has been touched, in bytes
+  /// from the top (0 for a main greenlet or before it started). Stacks are
+  /// pooled and keep their touched pages, so this is the deepest any
+  /// greenlet that used this stack reached: an upper bound for this one,
+  /// and what the stack costs in memory. Read from the kernel (mincore).
+  /// Thread-safety: any thread, while a handle keeps the greenlet.
+  std::size_t stack_high_water() const;
+
+  /// suspended_at() is the call stack where this greenlet is suspended,
+  /// innermost first: in a switch_to, or in the hub's park for a fiber.
+  /// Empty for the running greenlet, and one not started or dead. Read by
+  /// running briefly on top of the greenlet's saved context (its stack, its
+  /// registers) and coming straight back; the greenlet does not run.
+  /// Thread-safety: call on the greenlet's own thread.
+  /// Errors: tendril::error for an empty handle, or from another thread.
+  call_stack suspended_at() const;
 
   friend bool operator==(const greenlet& a, const greenlet& b) noexcept { return a.state_ == b.state_; }
 
