@@ -14,8 +14,17 @@
 namespace tendril {
 
 socket connect(std::string_view host, std::uint16_t port, clock::time_point deadline) {
-  std::vector<endpoint> addresses = dns::resolve(host, port, dns::family::any, deadline);
   std::string where = "\"" + std::string(host) + "\" port " + std::to_string(port);
+  std::vector<endpoint> addresses;
+  try {
+    addresses = dns::resolve(host, port, dns::family::any, deadline);
+  } catch (const dns::dns_error& e) {
+    // The deadline covers the lookup too, so its passing there is the same
+    // timed_out as during an attempt. c-ares giving up after its own tries,
+    // before the deadline, stays a dns_error.
+    if (!e.timed_out() || clock::now() < deadline) throw;
+    throw system_error(std::make_error_code(std::errc::timed_out), "connect to " + where + ": " + e.what());
+  }
   if (addresses.empty()) throw error("connect to " + where + ": the name has no addresses");
   std::error_code last_error;
   std::string last_address;
