@@ -23,6 +23,8 @@
 #include <cstring>
 #include <mutex>
 
+#include <tendril/fiber/detail/signal_text.hpp>
+
 #include "greenlet_state.hpp"
 #include "thread_state.hpp"
 
@@ -33,44 +35,16 @@ constexpr std::size_t alt_stack_size = 64 * 1024;
 
 struct sigaction previous_segv_action;
 
-// A fixed buffer and hand-written number formatting: nothing here may allocate.
-class crash_message {
- public:
-  void append(const char* text) noexcept { append(text, std::strlen(text)); }
-  void append(const char* text, std::size_t n) noexcept {
-    n = std::min(n, sizeof(buffer_) - length_);
-    std::memcpy(buffer_ + length_, text, n);
-    length_ += n;
-  }
-  void append_number(std::uint64_t value) noexcept {
-    char digits[24];
-    std::size_t n = 0;
-    do {
-      digits[sizeof(digits) - 1 - n++] = static_cast<char>('0' + value % 10);
-      value /= 10;
-    } while (value != 0);
-    append(digits + sizeof(digits) - n, n);
-  }
-  void write_to_stderr() const noexcept {
-    ssize_t ignored = ::write(STDERR_FILENO, buffer_, length_);
-    (void)ignored;
-  }
+void write_to_stderr(const signal_text& text) noexcept {
+  std::string_view v = text.view();
+  ssize_t ignored = ::write(STDERR_FILENO, v.data(), v.size());
+  (void)ignored;
+}
 
- private:
-  char buffer_[512];
-  std::size_t length_ = 0;
-};
-
-crash_message overflow_message(const greenlet_state& g, std::size_t stack_size) noexcept {
-  crash_message m;
+signal_text overflow_message(const greenlet_state& g, std::size_t stack_size) noexcept {
+  signal_text m;
   m.append("stack overflow in fiber ");
-  m.append_number(g.id);
-  const std::string& name = g.name_for_crash();
-  if (!name.empty()) {
-    m.append(" \"");
-    m.append(name.data(), std::min<std::size_t>(name.size(), 200));
-    m.append("\"");
-  }
+  append_greenlet_label(m, &g);
   m.append(" (stack ");
   m.append_number(stack_size / 1024);
   m.append(" KiB)\n");
@@ -96,7 +70,7 @@ bool hit_guard_page(const void* address) noexcept {
 void on_segv(int signal, siginfo_t* info, void* context) {
   if (hit_guard_page(info->si_addr)) {
     const greenlet_state& g = *thread_state::find()->current;
-    overflow_message(g, g.stack.size).write_to_stderr();
+    write_to_stderr(overflow_message(g, g.stack.size));
     die();
   }
   const struct sigaction& previous = previous_segv_action;
@@ -111,6 +85,16 @@ void on_segv(int signal, siginfo_t* info, void* context) {
 }
 
 }  // namespace
+
+void append_greenlet_label(signal_text& out, const greenlet_state* s) noexcept {
+  out.append_number(s->id);
+  const std::string& name = s->name_for_crash();
+  if (!name.empty()) {
+    out.append(" \"");
+    out.append(name);
+    out.append("\"");
+  }
+}
 
 void install_overflow_handler() noexcept {
   // Checked at every new guarded mapping, not once: programs (and test
@@ -151,11 +135,11 @@ void remove_alt_stack(void* alt_stack) noexcept {
 }
 
 void report_canary_overflow(const greenlet_state& owner, std::size_t stack_size) noexcept {
-  crash_message m = overflow_message(owner, stack_size);
+  signal_text m = overflow_message(owner, stack_size);
   m.append(
       "  (a compact stack without guard page: its canary was overwritten, found when the fiber finished;"
       " the stack below it may be corrupted)\n");
-  m.write_to_stderr();
+  write_to_stderr(m);
   die();
 }
 

@@ -57,6 +57,9 @@ struct fiber_record {
   clock::time_point park_deadline = no_deadline;
   std::unique_ptr<timer> deadline_timer;
   wait_reason reason;
+  /// When the current park began, to within a poll interval (the hub's
+  /// last poll: no clock read per park). For dumps.
+  clock::time_point parked_at{};
   /// Wakes sent by other threads and not yet handled by the hub: a park does
   /// not return while any is in flight, so the waker stays valid.
   std::atomic<std::uint32_t> remote_wakes{0};

@@ -46,6 +46,7 @@
 #include <tendril/hub/timeout.hpp>
 
 #include "hub_registry.hpp"
+#include "monitor.hpp"
 #include "task_state.hpp"
 #include "timeout_access.hpp"
 
@@ -165,6 +166,7 @@ hub::hub()
   // here; wake the loop so it is not left waiting until something else happens.
   set_deferred_release_hook([](void* self) noexcept { static_cast<hub*>(self)->loop_->notify(); }, this);
   hub_registry::add(this);
+  start_monitor();
 }
 
 void* hub::take_task_block() noexcept {
@@ -278,6 +280,7 @@ void hub::raise_interrupts_slow(fiber_record* self) {
 bool hub::park(fiber_record* self, const wait_reason& why, clock::time_point deadline) {
   raise_interrupts(self);
   self->reason = why;
+  self->parked_at = last_poll_;
   self->timed_out = false;
   self->wake_error = nullptr;
   ++self->park_id;
@@ -662,7 +665,8 @@ void hub::poll(bool may_block) {
   }
   if (may_block) waiting_.store(false, std::memory_order_relaxed);
   polls_.add(1);
-  next_poll_ = clock::now() + poll_interval;
+  last_poll_ = clock::now();
+  next_poll_ = last_poll_ + poll_interval;
   // Outside ev_run: collecting may unwind a greenlet, which may park; mail
   // may spawn.
   process_deferred_releases();
@@ -734,6 +738,13 @@ void hub::handle_mail() noexcept {
   }
 }
 
+hub::monitor_view hub::view_for_monitor() const noexcept {
+  std::uint64_t handled = mail_handled_.get() + mail_stolen_.load(std::memory_order_acquire);
+  bool mail = mail_taken_.load(std::memory_order_acquire) != handled;
+  bool work = live_tasks_.get() != 0 || parked_.get() != 0 || ready_.size() != 0 || mail;
+  return {polls_.get(), waiting(), work, sample_};
+}
+
 hub_stats hub::stats() const noexcept {
   hub_stats s;
   s.tasks = live_tasks_.get();
@@ -772,15 +783,6 @@ bool hub::parks_are_stuck() const {
       return false;
   }
   return any;
-}
-
-std::string hub::describe_parked() const {
-  std::ostringstream out;
-  for (const fiber_record* r = all_.front(); r != nullptr; r = all_.next(r)) {
-    if (r->status != fiber_status::parked || r->reason.awaits_work) continue;
-    out << "  " << r->describe() << ": waits on " << r->reason.text() << '\n';
-  }
-  return out.str();
 }
 
 // Nothing is ready and no watcher can fire: every parked fiber would wait

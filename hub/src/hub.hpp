@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -17,6 +18,7 @@
 #include <tendril/hub/task.hpp>
 
 #include <tendril/hub/detail/event_loop.hpp>
+#include "busy_sample.hpp"
 #include "fiber_record.hpp"
 
 namespace tendril::detail {
@@ -191,8 +193,32 @@ class hub {
   /// stats() is this hub's statistics; exact on its own thread, from the
   /// single-writer counters elsewhere.
   hub_stats stats() const noexcept;
-  /// describe_parked() lists every parked fiber and its wait reason, one per line.
+  /// describe_parked() lists every parked fiber and its wait reason, one per
+  /// line, then the deadlocks among them (hub_dump.cpp).
   std::string describe_parked() const;
+  /// describe_running(out) names the fiber holding the thread (the one last
+  /// resumed, or the hub itself), without allocating: for the busy-thread
+  /// sample's signal handler, on the hub's thread.
+  void describe_running(signal_text& out) const noexcept;
+  /// sample() is where the thread answers busy_sample requests.
+  sample_slot& sample() noexcept { return *sample_; }
+
+  /// monitor_view is what the blocking monitor reads of a hub, from its
+  /// own thread: whether the hub came back to its loop since the last
+  /// look, and whether anyone waits for it to.
+  struct monitor_view {
+    std::uint64_t polls;  ///< loop iterations so far
+    bool waiting;         ///< in its loop's wait right now
+    bool has_work;        ///< fibers alive, ready or parked, or mail not taken in
+    std::shared_ptr<sample_slot> sample;
+  };
+  /// view_for_monitor() reads it from any thread (under the registry's lock).
+  monitor_view view_for_monitor() const noexcept;
+
+  /// dump(out) writes this hub and each of its fibers: state, wait reason,
+  /// time parked, stack use, and the call stack of each suspended one.
+  /// On the hub's thread.
+  void dump(std::ostream& out);
 
  private:
   hub();
@@ -223,6 +249,8 @@ class hub {
   void register_record(fiber_record* r) noexcept { all_.push_back(r); }
   fiber_record* foreign_record(greenlet_state* s);
   void shut_down() noexcept;
+  std::vector<std::vector<const fiber_record*>> wait_cycles() const;
+  void describe_cycles(std::ostream& out) const;
 
   long tid_;
   std::uint64_t id_;
@@ -249,8 +277,10 @@ class hub {
   std::uint32_t poll_countdown_ = 1;
   bool poll_requested_ = false;  ///< a fiber came to the hub because a poll was due
   clock::time_point next_poll_{};
+  clock::time_point last_poll_ = clock::now();  ///< when a park began, for dumps (no clock read per park)
   task_error_handler error_handler_;
   std::vector<void*> task_blocks_;
+  std::shared_ptr<sample_slot> sample_ = std::make_shared<sample_slot>();
   struct service_slot {
     const void* key;
     std::unique_ptr<hub_service> service;

@@ -38,6 +38,15 @@ void add(hub* h) {
   r.hubs.push_back(h);
 }
 
+std::vector<hub_ref> all() {
+  registry& r = the_registry();
+  std::lock_guard lock(r.mutex);
+  std::vector<hub_ref> refs;
+  refs.reserve(r.hubs.size());
+  for (const hub* h : r.hubs) refs.push_back(h->ref());
+  return refs;
+}
+
 void remove(hub* h) noexcept {
   registry& r = the_registry();
   std::lock_guard lock(r.mutex);

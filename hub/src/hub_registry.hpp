@@ -10,6 +10,10 @@
 #include <type_traits>
 #include <vector>
 
+namespace tendril {
+class hub_ref;
+}
+
 namespace tendril::detail {
 
 class hub;
@@ -19,6 +23,8 @@ struct mail;
 namespace hub_registry {
 
 void add(hub* h);
+/// all() names every hub alive now, oldest first (a dump's list).
+std::vector<hub_ref> all();
 void remove(hub* h) noexcept;
 
 /// deliver(id, m) queues `m` to the hub with that id and rouses its loop.

@@ -127,7 +127,14 @@ bool task_base::join_until(clock::time_point deadline) const {
     join_listener* l;
     ~unlisten() { s->remove_listener(l); }
   } guard{s, &listener};
-  const wait_reason why{"task", s, 0, &describe_join};
+  // Only the task itself can end this wait: dumps and deadlock reports
+  // follow the edge to it.
+  const wait_reason why{.what = "task",
+                        .object = s,
+                        .describe = &describe_join,
+                        .held_by = [](const wait_reason& r) -> const void* {
+                          return &static_cast<const task_state*>(r.object)->record;
+                        }};
   while (!s->ready()) {
     listener.parked = waker::current();
     if (!park(why, deadline)) break;

@@ -8,8 +8,10 @@
 #include <tendril/fiber/greenlet.hpp>
 #include <tendril/fiber/stack.hpp>
 #include <tendril/fiber/trace.hpp>
+#include <tendril/hub/dump.hpp>
 #include <tendril/hub/hub.hpp>
 #include <tendril/hub/join.hpp>
+#include <tendril/hub/monitor.hpp>
 #include <tendril/hub/park.hpp>
 #include <tendril/hub/run.hpp>
 #include <tendril/hub/runtime.hpp>

@@ -159,6 +159,18 @@ class stderr_capture {
     std::fclose(file_);
   }
 
+  /// peek() is what has been written so far (other threads may still write).
+  std::string peek() const {
+    std::string text;
+    char buffer[4096];
+    for (off_t at = 0;;) {
+      ssize_t n = ::pread(::fileno(file_), buffer, sizeof buffer, at);
+      if (n <= 0) return text;
+      text.append(buffer, static_cast<std::size_t>(n));
+      at += n;
+    }
+  }
+
   /// finish() restores stderr and returns what was written to it meanwhile.
   std::string finish() {
     restore();
