@@ -158,6 +158,9 @@ void run_body(greenlet_state* self, std::any&& start_value, std::any& result,
 std::any transfer(greenlet_state* target, std::any&& value, std::exception_ptr&& error) {
   thread_state& ts = *thread_state::get();
   if (target->thread != &ts) throw_other_thread(ts, target);
+  if (target->status == greenlet_status::abandoned) [[unlikely]]
+    throw tendril::error("cannot switch to " + target->describe() +
+                         ": it was suspended when the process forked, and belongs to the parent process");
   greenlet_state* self = ts.current;
   target = live_target(target);
   if (target == self) {
@@ -172,7 +175,7 @@ std::any transfer(greenlet_state* target, std::any&& value, std::exception_ptr&&
 
 void* prepare_switch(greenlet_state* target, switch_message& msg) {
   thread_state* ts = thread_state::find();
-  if (ts == nullptr || target->status == greenlet_status::dead || target->thread != ts ||
+  if (ts == nullptr || target->status >= greenlet_status::dead || target->thread != ts ||
       target == ts->current || ts->trace) [[unlikely]]
     return nullptr;
   if (target->status == greenlet_status::unstarted) start(*ts, target);

@@ -199,6 +199,9 @@ void release_weak(greenlet_state* s) noexcept {
 }
 
 void collect(thread_state& ts, greenlet_state* g) noexcept {
+  // Unwinding it would run the parent's code in a forked child, and freeing
+  // it would free objects its suspended frames own: it is left as it is.
+  if (g->status == greenlet_status::abandoned) return;
   if (g->status == greenlet_status::active && !g->is_main) {
     if (g == ts.current) {
       g->orphaned = true;

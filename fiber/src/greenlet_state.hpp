@@ -22,7 +22,10 @@ namespace tendril::detail {
 
 class thread_state;
 
-enum class greenlet_status : std::uint8_t { unstarted, active, dead };
+/// abandoned: suspended in the parent of a fork(), in the child; it never
+/// runs again there (see detail::abandon_other_greenlets). Ordered after
+/// dead so that the switch's one check refuses both.
+enum class greenlet_status : std::uint8_t { unstarted, active, dead, abandoned };
 
 /// How a state's memory was obtained, so it is returned the same way.
 enum class alloc_kind : std::uint8_t { cached_block, plain, aligned };

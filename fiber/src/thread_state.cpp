@@ -20,6 +20,9 @@
 
 #include <cstdio>
 #include <new>
+#include <utility>
+
+#include <tendril/fiber/detail/state_access.hpp>
 
 #include "context_switch.hpp"
 #include "lifetime.hpp"
@@ -79,6 +82,25 @@ void thread_state::unlink_active(greenlet_state* g) noexcept {
   if (active_head_ == g) active_head_ = g->next_active;
   g->prev_active = g->next_active = nullptr;
   --active_count_;
+}
+
+void thread_state::abandon_others() noexcept {
+  for (greenlet_state* g = active_head_; g != nullptr;) {
+    greenlet_state* next = g->next_active;
+    if (g != current) {
+      unlink_active(g);
+      g->status = greenlet_status::abandoned;
+    }
+    g = next;
+  }
+  if (current != main) {
+    greenlet_state* old_parent = std::exchange(current->parent, retain(main));
+    release(old_parent);  // abandoned: dropping its last handle leaves it be
+  }
+}
+
+void abandon_other_greenlets() noexcept {
+  if (thread_state* ts = thread_state::find()) ts->abandon_others();
 }
 
 bool thread_state::defer_release(greenlet_state* g) {

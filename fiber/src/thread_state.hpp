@@ -45,6 +45,8 @@ class thread_state {
   const long tid;  ///< the kernel's thread id, as shown by ps and gdb
 
   void link_active(greenlet_state* g) noexcept;
+  /// abandon_others(): see detail::abandon_other_greenlets.
+  void abandon_others() noexcept;
   void unlink_active(greenlet_state* g) noexcept;
   std::size_t active_count() const noexcept { return active_count_; }
 

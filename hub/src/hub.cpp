@@ -45,6 +45,7 @@
 #include <tendril/fiber/fiber_local.hpp>
 #include <tendril/hub/timeout.hpp>
 
+#include "fork.hpp"
 #include "hub_registry.hpp"
 #include "monitor.hpp"
 #include "task_state.hpp"
@@ -166,6 +167,7 @@ hub::hub()
   // here; wake the loop so it is not left waiting until something else happens.
   set_deferred_release_hook([](void* self) noexcept { static_cast<hub*>(self)->loop_->notify(); }, this);
   hub_registry::add(this);
+  install_fork_handlers();
   start_monitor();
 }
 

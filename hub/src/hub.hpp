@@ -200,6 +200,11 @@ class hub {
   /// resumed, or the hub itself), without allocating: for the busy-thread
   /// sample's signal handler, on the hub's thread.
   void describe_running(signal_text& out) const noexcept;
+  /// mark_forked_away() is for a forked child (fork.cpp): this hub stays
+  /// behind with the parent's fibers, and the task that forked ends the
+  /// child when it returns. forked_away() says so.
+  void mark_forked_away() noexcept { forked_away_ = true; }
+  bool forked_away() const noexcept { return forked_away_; }
   /// sample() is where the thread answers busy_sample requests.
   sample_slot& sample() noexcept { return *sample_; }
 
@@ -275,7 +280,8 @@ class hub {
   bool (*hungry_fn_)(void*) noexcept = nullptr;
   void* hungry_context_ = nullptr;
   std::uint32_t poll_countdown_ = 1;
-  bool poll_requested_ = false;  ///< a fiber came to the hub because a poll was due
+  bool poll_requested_ = false;
+  bool forked_away_ = false;  ///< see mark_forked_away  ///< a fiber came to the hub because a poll was due
   clock::time_point next_poll_{};
   clock::time_point last_poll_ = clock::now();  ///< when a park began, for dumps (no clock read per park)
   task_error_handler error_handler_;

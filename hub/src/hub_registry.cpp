@@ -11,6 +11,17 @@
 #include "hub.hpp"
 #include "task_state.hpp"
 
+// The debugger's way in (tools/tendril-gdb.py, docs/gdb.md): the live hubs,
+// set when the registry is made and never cleared, so that a debugger finds
+// them in a live process or a core file without naming the function-local
+// static below. A debugger reads them without the lock: the process is
+// stopped. C linkage keeps the name plain; `used` keeps the variable though
+// nothing in the program reads it.
+extern "C" {
+extern const std::vector<tendril::detail::hub*>* tendril_debug_hubs;
+[[gnu::used]] constinit const std::vector<tendril::detail::hub*>* tendril_debug_hubs = nullptr;
+}
+
 namespace tendril::detail::hub_registry {
 
 namespace {
@@ -26,7 +37,11 @@ struct registry {
 };
 
 registry& the_registry() {
-  static registry* r = new registry;  // never destroyed: threads may outlive static destruction
+  static registry* r = [] {
+    auto* made = new registry;  // never destroyed: threads may outlive static destruction
+    tendril_debug_hubs = &made->hubs;
+    return made;
+  }();
   return *r;
 }
 
@@ -36,6 +51,17 @@ void add(hub* h) {
   registry& r = the_registry();
   std::lock_guard lock(r.mutex);
   r.hubs.push_back(h);
+}
+
+void lock_for_fork() noexcept { the_registry().mutex.lock(); }
+void unlock_after_fork() noexcept { the_registry().mutex.unlock(); }
+void forget_all_after_fork() noexcept {
+  // Not freed: their memory belongs to fibers left suspended in the child,
+  // and kept reachable from here, as a leak checker expects.
+  static auto* left_behind = new std::vector<hub*>;
+  std::vector<hub*>& hubs = the_registry().hubs;
+  left_behind->insert(left_behind->end(), hubs.begin(), hubs.end());
+  hubs.clear();
 }
 
 std::vector<hub_ref> all() {

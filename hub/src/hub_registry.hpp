@@ -23,6 +23,11 @@ struct mail;
 namespace hub_registry {
 
 void add(hub* h);
+/// Around fork() (fork.cpp): the registry's lock is held across it, and
+/// the child forgets every hub (their threads are not in the child).
+void lock_for_fork() noexcept;
+void unlock_after_fork() noexcept;
+void forget_all_after_fork() noexcept;
 /// all() names every hub alive now, oldest first (a dump's list).
 std::vector<hub_ref> all();
 void remove(hub* h) noexcept;

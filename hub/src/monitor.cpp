@@ -31,6 +31,7 @@
 #include <sstream>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <tendril/error.hpp>
 #include <tendril/hub/dump.hpp>
@@ -85,22 +86,33 @@ class monitor {
   blocking_handler handler;
   int dump_signal = 0;      ///< 0: none
   bool installed = false;   ///< tendril's handler is on dump_signal
-  bool configured = false;  ///< set_dump_signal was called: the environment no longer decides
+  bool configured = false;  ///< the dump signal was chosen (from the environment or set_dump_signal)
+  bool running = false;     ///< the monitor thread runs (false in a child just forked)
   std::atomic<bool> dump_requested{false};
   sem_t wakeups;  ///< posted by the dump signal's handler and by setting changes (no fd: tests count fds)
 
   void start() {
-    std::call_once(started_, [this] {
-      install_sample_handler();
-      {
-        std::lock_guard lock(mutex);
-        if (!configured) move_dump_signal(dump_signal_from_environment(), /*only_if_default=*/true);
-      }
-      std::thread([this] { run(); }).detach();
-    });
+    std::lock_guard lock(mutex);
+    if (running) return;
+    install_sample_handler();
+    if (!configured) {
+      configured = true;  // the environment decides once; a forked child keeps the parent's setting
+      move_dump_signal(dump_signal_from_environment(), /*only_if_default=*/true);
+    }
+    std::thread([this] { run(); }).detach();
+    running = true;
   }
 
   void wake() noexcept { ::sem_post(&wakeups); }  // async-signal-safe
+
+  /// forget_stalls_after_fork(): the parent's monitor thread may have been
+  /// in the middle of using its table; the child's thread starts anew.
+  void forget_stalls_after_fork() noexcept {
+    // Kept reachable, not freed (the parent's thread may have been using it).
+    static auto* left_behind = new std::vector<decltype(stalls_)*>;
+    left_behind->push_back(new decltype(stalls_)(std::move(stalls_)));
+    new (&stalls_) decltype(stalls_)();
+  }
 
   /// move_dump_signal(signo, only_if_default): with `mutex` held.
   void move_dump_signal(int signo, bool only_if_default) {
@@ -221,11 +233,21 @@ class monitor {
     }
   }
 
-  std::once_flag started_;
   std::unordered_map<std::uint64_t, stall> stalls_;  // this thread's own
 };
 
 }  // namespace
+
+void monitor_before_fork() noexcept { monitor::get().mutex.lock(); }
+
+void monitor_after_fork(bool in_child) noexcept {
+  monitor& m = monitor::get();
+  if (in_child) {
+    m.running = false;  // its thread is the parent's; the child's first hub starts one
+    m.forget_stalls_after_fork();
+  }
+  m.mutex.unlock();
+}
 
 void start_monitor() noexcept {
   try {

@@ -10,4 +10,9 @@ namespace tendril::detail {
 /// busy-sample signal handlers, once per process; later calls do nothing.
 void start_monitor() noexcept;
 
+/// Around fork() (fork.cpp): the monitor's lock is taken before, and the
+/// child, which has no monitor thread, starts one with its first hub.
+void monitor_before_fork() noexcept;
+void monitor_after_fork(bool in_child) noexcept;
+
 }  // namespace tendril::detail

@@ -22,6 +22,7 @@
 
 #include <tendril/hub/task.hpp>
 
+#include "fork.hpp"
 #include "hub.hpp"
 #include "hub_registry.hpp"
 #include "task_state.hpp"
@@ -49,6 +50,8 @@ void task_main(task_state* t) noexcept {
     error = std::current_exception();
   }
   hub& h = t->owner();
+  if (h.forked_away()) [[unlikely]]
+    end_forked_child(t, outcome == task_outcome::succeeded ? nullptr : error);
   greenlet_state* self = t->record.state;
   finish_task(t, outcome, std::move(error));  // may free t
   h.hand_over_finished(self);

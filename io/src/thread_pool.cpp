@@ -41,6 +41,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <iterator>
 #include <mutex>
 #include <new>
 #include <system_error>
@@ -147,6 +148,21 @@ class pool {
     return {threads_, busy_, queue_.size(), max_threads_};
   }
 
+  // Around fork(): the lock is held across it, so the child does not
+  // inherit it locked by a worker it does not have. The child has no
+  // workers: it starts its own for its first job. The queued jobs are the
+  // parent's fibers', which never run in the child: left, not destroyed.
+  void before_fork() noexcept { mutex_.lock(); }
+  void after_fork_in_parent() noexcept { mutex_.unlock(); }
+  void after_fork_in_child() noexcept {
+    static auto* left_behind = new std::deque<std::shared_ptr<thread_job>>;  // reachable, for leak checkers
+    std::move(queue_.begin(), queue_.end(), std::back_inserter(*left_behind));
+    queue_.clear();
+    threads_ = idle_ = busy_ = 0;
+    new (&work_ready_) std::condition_variable;  // its waiters were the parent's threads
+    mutex_.unlock();
+  }
+
  private:
   // start_worker() starts a detached worker. Call with mutex_ held.
   void start_worker() {
@@ -201,7 +217,12 @@ class pool {
 // the_pool() is the process's pool, made on first use and never destroyed:
 // detached workers may use it while the process exits.
 pool& the_pool() {
-  static pool* const p = new pool;
+  static pool* const p = [] {
+    auto* made = new pool;
+    ::pthread_atfork([] { the_pool().before_fork(); }, [] { the_pool().after_fork_in_parent(); },
+                     [] { the_pool().after_fork_in_child(); });
+    return made;
+  }();
   return *p;
 }
 

@@ -31,4 +31,13 @@ void set_deferred_release_hook(void (*hook)(void*) noexcept, void* arg);
 /// last handles other threads dropped; cheap when there are none.
 void process_deferred_releases() noexcept;
 
+/// abandon_other_greenlets() is for a child process just forked: every
+/// greenlet of the calling thread but the current one and the main one is
+/// suspended in code of the parent's, which must not run again here. Each
+/// is marked abandoned (switching to it throws; it is never unwound or
+/// freed) and leaves the thread's active list; the current greenlet's
+/// parent becomes the main greenlet. Only the forking thread exists in the
+/// child, so this is all of them.
+void abandon_other_greenlets() noexcept;
+
 }  // namespace tendril::detail
