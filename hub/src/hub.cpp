@@ -244,7 +244,10 @@ bool hub::on_own_thread() const noexcept { return this_thread_hub == this; }
 fiber_record* hub::current_record_slow(greenlet_state* s) {
   if (s == main_record_.state) return &main_record_;
   if (s == hub_state_)
-    throw error("the hub cannot block: park, sleep or join called on the hub's own greenlet");
+    throw error(
+        ref().describe() +
+        " cannot block: park, sleep or join called on the hub's own greenlet (in a posted function or a "
+        "watcher's callback, which must not wait: spawn a task for that)");
   return foreign_record(s);
 }
 
