@@ -119,6 +119,15 @@ void io_watcher::start(event_loop& loop, int fd, int events) noexcept {
     set_idle(false);
     return;
   }
+  if (paused_ == &loop && fd_ == fd && events_ == events) {
+    // libev cleared the "fd set" flag at the first start: without ev_io_set
+    // it sees the same events wanted and makes no epoll_ctl.
+    ev_io_start(loop.loop_, as_io(watcher_));
+    paused_ = nullptr;
+    loop_ = &loop;
+    ++loop.armed_;
+    return;
+  }
   stop();
   ev_io* w = as_io(watcher_);
   ev_io_set(w, fd, events);
@@ -130,11 +139,18 @@ void io_watcher::start(event_loop& loop, int fd, int events) noexcept {
 }
 
 void io_watcher::stop() noexcept {
+  paused_ = nullptr;
   if (loop_ == nullptr) return;
   set_idle(false);  // libev asks for ev_ref before stopping an unreferenced watcher
   ev_io_stop(loop_->loop_, as_io(watcher_));
   --loop_->armed_;
   loop_ = nullptr;
+}
+
+void io_watcher::pause() noexcept {
+  event_loop* loop = loop_;
+  stop();
+  paused_ = loop;
 }
 
 void io_watcher::set_idle(bool idle) noexcept {

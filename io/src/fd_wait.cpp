@@ -9,12 +9,17 @@
 // Invariants:
 // - A wait links into its fd's watch before it parks and unlinks before
 //   wait_fd returns or throws, so nothing refers to a dead frame.
-// - While waits are linked, the watcher is armed for at least their events
-//   and is not idle. Its callback (on the hub, inside the loop) wakes the
-//   waits whose events occurred; it never switches.
-// - The watcher narrows lazily: when it fires with an event that no linked
-//   wait wants, it is re-armed for what is wanted, or stopped if nothing is
-//   (level-triggered epoll would report that event on every iteration).
+// - While waits are linked and not woken, the watcher is armed for at
+//   least their events and is not idle. Its callback (on the hub, inside
+//   the loop) wakes the waits whose events occurred; it never switches.
+// - Once it has woken them, the watcher narrows to what the waits not woken
+//   yet want, or pauses if that is nothing (io_watcher::pause). Epoll is
+//   level-triggered: until a woken fiber runs and reads, every poll would
+//   report its fd again, and with thousands of woken fibers queued a pass
+//   through the ready queue spans many polls (a soak test's 10,000
+//   connections spent most of their time there). The fiber's next wait
+//   resumes the paused watcher; when that comes before the next poll, as it
+//   mostly does, libev makes no system call.
 // - When the last wait leaves, an owned fd's watcher stays armed, idle
 //   (io_watcher::set_idle), for the connection's next wait; any other fd's
 //   watcher stops, since its fd may be closed behind tendril's back. A kept
@@ -76,8 +81,8 @@ class fd_watch {
   void enter(fd_wait& w) noexcept {
     if (w.owned)
       trust_generation();
-    else if (watcher_.idle())
-      watcher_.stop();  // kept for an owned fd; this caller may have reopened the number
+    else if (waits_ == nullptr)
+      watcher_.stop();  // kept (idle or paused) for an owned fd; this caller may have reopened the number
     link(w);
     int armed_for = watcher_.armed() ? watcher_.events() : 0;
     // A no-op but for leaving idle when it is armed for these events already.
@@ -124,17 +129,19 @@ class fd_watch {
 
   static void on_ready(detail::io_watcher& fired, int events) noexcept {
     auto* self = static_cast<fd_watch*>(fired.context());
+    int unwoken = 0;  // what the waits not woken yet still want
     for (fd_wait* w = self->waits_; w != nullptr; w = w->next) {
-      if (w->woken || (w->events & events) == 0) continue;
-      w->woken = true;
-      w->fiber.wake();
+      if (!w->woken && (w->events & events) != 0) {
+        w->woken = true;
+        w->fiber.wake();
+      }
+      if (!w->woken) unwoken |= w->events;
     }
-    int wanted = self->wanted_events();
-    if ((events & ~wanted) == 0) return;
-    if (wanted == 0)
-      fired.stop();
+    if ((fired.events() & ~unwoken) == 0) return;
+    if (unwoken == 0)
+      fired.pause();  // its fiber's next wait resumes it, most often before the next poll: free
     else
-      fired.start(detail::this_thread_loop(), self->fd_, wanted);
+      fired.start(detail::this_thread_loop(), self->fd_, unwoken);
   }
 
   void link(fd_wait& w) noexcept {

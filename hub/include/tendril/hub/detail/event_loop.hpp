@@ -79,6 +79,11 @@ class io_watcher {
   /// stop() disarms it; harmless when it is not armed. Stop a watcher
   /// before closing its fd.
   void stop() noexcept;
+  /// pause() disarms it but keeps its fd and events: a start() with the
+  /// same loop, fd and events resumes it without libev registering the fd
+  /// with the kernel again (no system call when no poll came in between).
+  /// Only for an fd that stays open meanwhile; stop() forgets a pause.
+  void pause() noexcept;
   /// set_idle(idle) marks an armed watcher that nobody waits on (kept armed
   /// only to save the system calls of a stop and a restart). An idle
   /// watcher does not keep the loop alive and is not counted by
@@ -94,7 +99,8 @@ class io_watcher {
  private:
   static constexpr std::size_t watcher_size = 64;  // checked against sizeof(ev_io)
   alignas(8) unsigned char watcher_[watcher_size];
-  event_loop* loop_ = nullptr;  // non-null while armed
+  event_loop* loop_ = nullptr;    // non-null while armed
+  event_loop* paused_ = nullptr;  // non-null while paused (see pause)
   int fd_ = -1;
   int events_ = 0;
   bool idle_ = false;  // armed, and unreferenced in libev (ev_unref)
