@@ -10,9 +10,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "busy_sample.hpp"
@@ -29,8 +32,38 @@ constexpr std::chrono::milliseconds sample_wait{100};
 struct answers {
   detail::remote_signal signal;
   std::vector<std::optional<std::string>> texts;  // guarded by signal.mutex
+  std::vector<detail::wait_edge> edges;           // every answer's, guarded by signal.mutex
   std::size_t pending = 0;                        // guarded by signal.mutex
 };
+
+// Cycles of the wait-for graph that span hubs (each hub prints its own
+// cycles). The hubs answered one after another, so a cycle is as each saw
+// its part: a deadlock, unless a wait ended in between.
+void describe_deadlocks_across_hubs(std::ostream& out, const std::vector<detail::wait_edge>& edges) {
+  constexpr std::size_t max_chain = 64;
+  std::unordered_map<const void*, const detail::wait_edge*> by_fiber;
+  for (const detail::wait_edge& e : edges) by_fiber.emplace(e.fiber, &e);
+  std::unordered_set<const void*> reported;
+  for (const detail::wait_edge& start : edges) {
+    if (reported.contains(start.fiber)) continue;
+    std::vector<const detail::wait_edge*> chain{&start};
+    for (auto next = by_fiber.find(start.holder); next != by_fiber.end();
+         next = by_fiber.find(next->second->holder)) {
+      const detail::wait_edge* e = next->second;
+      if (e == &start) {
+        for (const detail::wait_edge* c : chain) reported.insert(c->fiber);
+        bool across = std::any_of(chain.begin(), chain.end(), [&](auto* c) { return c->hub != start.hub; });
+        if (!across) break;  // its hub printed it
+        out << "deadlock across hubs: ";
+        for (const detail::wait_edge* c : chain) out << c->text << " -> ";
+        out << start.text << " (each waits on what the next holds)\n";
+        break;
+      }
+      if (chain.size() == max_chain || std::find(chain.begin(), chain.end(), e) != chain.end()) break;
+      chain.push_back(e);
+    }
+  }
+}
 
 void describe_silent_hub(std::ostream& out, const hub_ref& ref) {
   detail::hub::monitor_view view{};
@@ -75,9 +108,12 @@ void dump(std::ostream& out) {
     try {
       hubs[i].post([replies, i] {
         std::ostringstream text;
-        detail::hub::get().dump(text);
+        detail::hub& here = detail::hub::get();
+        here.dump(text);
+        std::vector<detail::wait_edge> edges = here.wait_edges();
         std::lock_guard lock(replies->signal.mutex);
         replies->texts[i] = text.str();
+        replies->edges.insert(replies->edges.end(), edges.begin(), edges.end());
         --replies->pending;
         replies->signal.raise();
       });
@@ -94,7 +130,10 @@ void dump(std::ostream& out) {
       if (hubs[i].id() == own->id()) {
         std::ostringstream text;
         own->dump(text);
+        std::vector<detail::wait_edge> edges = own->wait_edges();
+        std::lock_guard lock(replies->signal.mutex);
         replies->texts[i] = text.str();
+        replies->edges.insert(replies->edges.end(), edges.begin(), edges.end());
       }
   }
   {
@@ -118,6 +157,8 @@ void dump(std::ostream& out) {
     else
       describe_silent_hub(out, hubs[i]);
   }
+  std::lock_guard lock(replies->signal.mutex);
+  describe_deadlocks_across_hubs(out, replies->edges);
 }
 
 std::string dump() {

@@ -40,7 +40,11 @@ struct fiber_record {
   fiber_record(hub* owner, greenlet_state* state, task_state* task) noexcept
       : owner(owner), state(state), task(task) {}
 
-  hub* owner;              ///< set once; for a task spawned from another thread, when its hub takes it in
+  /// Set once; for a task spawned from another thread, when its hub takes
+  /// it in. Atomic (its loads are plain moves) because another hub may
+  /// compare it while that happens: a wait's holder (wait_reason::held_by)
+  /// can be a task of any hub.
+  std::atomic<hub*> owner;
   greenlet_state* state;   ///< the fiber (not owned: tasks own theirs, others own themselves)
   task_state* const task;  ///< null for a fiber that is not a task
   fiber_status status = fiber_status::running;  ///< ready iff in the hub's ready queue

@@ -350,11 +350,11 @@ void hub::deadline_fired(timer& t) noexcept {
   auto* r = static_cast<fiber_record*>(t.context());
   if (r->status != fiber_status::parked || r->park_deadline == no_deadline) return;  // the wake won, or kept
   if (clock::now() < r->park_deadline) {
-    t.start(*r->owner->loop_, r->park_deadline);
+    t.start(*r->owner.load(std::memory_order_acquire)->loop_, r->park_deadline);
     return;
   }
   r->timed_out = true;
-  r->owner->make_ready(r);
+  r->owner.load(std::memory_order_acquire)->make_ready(r);
 }
 
 void hub::yield(fiber_record* self) {
@@ -587,7 +587,7 @@ void hub::add_task(task_state* t) noexcept {
 
 // take_in(t, request) adopts a task spawned here from another thread.
 void hub::take_in(task_state* t, spawn_request&& request) noexcept {
-  t->record.owner = this;
+  t->record.owner.store(this, std::memory_order_release);
   try {
     start_task(t, std::move(request));
   } catch (...) {

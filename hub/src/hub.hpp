@@ -38,6 +38,16 @@ struct mail {
   bool stealable() const noexcept { return task != nullptr && request.stealable; }
 };
 
+/// wait_edge is one edge of the wait-for graph: a parked fiber and the
+/// fiber that alone can end its wait (wait_reason::held_by), which may be
+/// on any hub. The pointers are identities only; `text` names the fiber.
+struct wait_edge {
+  const void* fiber;
+  const void* holder;
+  std::uint64_t hub;
+  std::string text;  ///< `task 5 "name" on hub 2 (thread 4712)`
+};
+
 /// The calling thread's hub, or null; see hub::get.
 extern constinit thread_local hub* this_thread_hub __attribute__((tls_model("initial-exec")));
 
@@ -219,6 +229,10 @@ class hub {
   };
   /// view_for_monitor() reads it from any thread (under the registry's lock).
   monitor_view view_for_monitor() const noexcept;
+
+  /// wait_edges() is this hub's part of the wait-for graph (on its thread):
+  /// dumps join every hub's to find deadlocks across hubs.
+  std::vector<wait_edge> wait_edges() const;
 
   /// dump(out) writes this hub and each of its fibers: state, wait reason,
   /// time parked, stack use, and the call stack of each suspended one.

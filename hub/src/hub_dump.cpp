@@ -78,6 +78,14 @@ void hub::describe_running(signal_text& out) const noexcept {
   append_greenlet_label(out, r->state);
 }
 
+std::vector<wait_edge> hub::wait_edges() const {
+  std::vector<wait_edge> edges;
+  for (const fiber_record* r = all_.front(); r != nullptr; r = all_.next(r))
+    if (const fiber_record* holder = holder_of(r); holder != nullptr && holder != r)
+      edges.push_back({r, holder, id_, r->describe() + " on " + ref().describe()});
+  return edges;
+}
+
 void hub::describe_cycles(std::ostream& out) const {
   for (const auto& cycle : wait_cycles()) {
     out << "  deadlock: ";

@@ -150,7 +150,14 @@ bool remote_join(task_state* t, clock::time_point deadline) {
     }
   } cleanup{joiner, t};
   std::unique_lock lock(joiner->signal.mutex);
-  const wait_reason why{.what = "task", .object = t, .describe = &describe_remote_join, .remote = true};
+  // Only the task can end this wait: dumps follow the edge to it, across hubs.
+  const wait_reason why{.what = "task",
+                        .object = t,
+                        .describe = &describe_remote_join,
+                        .remote = true,
+                        .held_by = [](const wait_reason& r) -> const void* {
+                          return &static_cast<const task_state*>(r.object)->record;
+                        }};
   return joiner->signal.wait(lock, why, deadline, [joiner] { return joiner->finished; });
 }
 

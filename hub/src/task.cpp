@@ -82,7 +82,7 @@ void task_state::release() noexcept {
     observed.store(true, std::memory_order_relaxed);
     task_base handle(this);
     if (on_this_thread()) {
-      record.owner->report_failure(handle, error);
+      record.owner.load(std::memory_order_acquire)->report_failure(handle, error);
       return;  // the handle's destructor frees the state
     }
     // Reported on the task's own thread, by its handler, as if dropped there.

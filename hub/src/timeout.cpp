@@ -34,7 +34,7 @@ timeout::timeout(clock::time_point deadline) {
       [](detail::timer& fired) noexcept {
         auto* self = static_cast<timeout*>(fired.context());
         self->expired_ = true;
-        self->record_->owner->timeout_expired(self->record_);
+        self->record_->owner.load(std::memory_order_acquire)->timeout_expired(self->record_);
       },
       this);
   armed_ = true;

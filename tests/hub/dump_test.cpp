@@ -148,6 +148,40 @@ TEST_CASE("a dump from a plain thread covers every hub of a runtime") {
   rt.join();
 }
 
+TEST_CASE("a cycle of joins across two hubs shows as a deadlock across hubs") {
+  tendril::runtime rt(2);
+  tendril::task<void> first;
+  tendril::task<void> second;
+  // Each waits until both handles exist (the flag orders their writes
+  // before its reads), then joins the other.
+  std::atomic<bool> handles_set{false};
+  first = tendril::spawn_on(rt.hub(0), spawn_options{.name = "east"}, [&] {
+    while (!handles_set.load()) tendril::sleep(1ms);
+    second.join();
+  });
+  second = tendril::spawn_on(rt.hub(1), spawn_options{.name = "west"}, [&] {
+    while (!handles_set.load()) tendril::sleep(1ms);
+    first.join();
+  });
+  handles_set = true;
+
+  // Both parked in their joins: each hub's stats count one parked fiber.
+  auto parked_on = [&](std::size_t i) { return rt.hub(i).stats().parked == 1; };
+  std::string text;
+  for (auto give_up = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < give_up;) {
+    if (parked_on(0) && parked_on(1)) {
+      text = tendril::dump();
+      if (contains(text, "deadlock across hubs")) break;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  rt.stop(0s);
+  INFO(text);
+  std::string line = line_of(text, "deadlock across hubs: ");
+  CHECK(contains(line, first.describe() + " on " + rt.hub(0).describe()));
+  CHECK(contains(line, second.describe() + " on " + rt.hub(1).describe()));
+}
+
 TEST_CASE("a hub whose thread is held does not answer and is shown with the fiber holding it") {
   tendril::runtime rt(1);
   std::atomic<bool> release{false};
