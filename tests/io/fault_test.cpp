@@ -202,6 +202,17 @@ class default_sigpipe {
 
 std::string fd_text(int fd) { return "fd " + std::to_string(fd); }
 
+// check_closed_under(t, fd, name) checks that task `t`, named `name`,
+// ended with EBADF because another fiber closed `fd` under its wait, and
+// that the error says so; returns the message for further checks.
+std::string check_closed_under(const task_base& t, int fd, const std::string& name) {
+  const auto e = failure_of<tendril::system_error>(t);
+  REQUIRE(e);
+  CHECK(e->code() == std::errc::bad_file_descriptor);
+  CHECK_THAT(e->what(), Contains(fd_text(fd) + " was closed while") && Contains(name));
+  return e->what();
+}
+
 }  // namespace
 
 // --- a peer that fails mid-message ---------------------------------------------
@@ -413,16 +424,8 @@ TEST_CASE("closing a socket from another fiber wakes its reader and its writer w
   task<void> closer = spawn(spawn_options{.name = "closer"}, [&] { pair.client.close(); });
   cleanup.tasks.push_back(closer);
   REQUIRE_FALSE(failure_of<std::exception>(closer));
-  const auto read_error = failure_of<tendril::system_error>(reader);
-  const auto write_error = failure_of<tendril::system_error>(writer);
-  REQUIRE(read_error);
-  REQUIRE(write_error);
-  CHECK(read_error->code() == std::errc::bad_file_descriptor);
-  CHECK(write_error->code() == std::errc::bad_file_descriptor);
-  CHECK_THAT(read_error->what(), Contains(fd_text(fd) + " was closed while") && Contains("blocked-reader") &&
-                                     Contains("waited to read"));
-  CHECK_THAT(write_error->what(), Contains(fd_text(fd) + " was closed while") && Contains("blocked-writer") &&
-                                      Contains("waited to write"));
+  CHECK_THAT(check_closed_under(reader, fd, "blocked-reader"), Contains("waited to read"));
+  CHECK_THAT(check_closed_under(writer, fd, "blocked-writer"), Contains("waited to write"));
   CHECK_FALSE(pair.client.is_open());
   CHECK(waiters_on(fd) == 0);
   CHECK(watchers() == 0);
@@ -448,16 +451,8 @@ TEST_CASE("closing fds from another fiber wakes wait_readable and socket::wait_r
   });
   cleanup.tasks.push_back(closer);
   REQUIRE_FALSE(failure_of<std::exception>(closer));
-  const auto plain_error = failure_of<tendril::system_error>(plain);
-  const auto owned_error = failure_of<tendril::system_error>(owned);
-  REQUIRE(plain_error);
-  REQUIRE(owned_error);
-  CHECK(plain_error->code() == std::errc::bad_file_descriptor);
-  CHECK(owned_error->code() == std::errc::bad_file_descriptor);
-  CHECK_THAT(plain_error->what(),
-             Contains(fd_text(pipe_fd) + " was closed while") && Contains("pipe-waiter"));
-  CHECK_THAT(owned_error->what(),
-             Contains(fd_text(socket_fd) + " was closed while") && Contains("socket-waiter"));
+  check_closed_under(plain, pipe_fd, "pipe-waiter");
+  check_closed_under(owned, socket_fd, "socket-waiter");
   CHECK(watchers() == 0);
   tendril::close(p[1]);
 }
@@ -482,16 +477,8 @@ TEST_CASE("closing sockets from another fiber wakes a blocked accept and a block
   });
   cleanup.tasks.push_back(closer);
   REQUIRE_FALSE(failure_of<std::exception>(closer));
-  const auto accept_error = failure_of<tendril::system_error>(acceptor);
-  const auto connect_error = failure_of<tendril::system_error>(connector);
-  REQUIRE(accept_error);
-  REQUIRE(connect_error);
-  CHECK(accept_error->code() == std::errc::bad_file_descriptor);
-  CHECK(connect_error->code() == std::errc::bad_file_descriptor);
-  CHECK_THAT(accept_error->what(),
-             Contains(fd_text(listener_fd) + " was closed while") && Contains("blocked-acceptor"));
-  CHECK_THAT(connect_error->what(),
-             Contains(fd_text(connecting_fd) + " was closed while") && Contains("blocked-connector"));
+  check_closed_under(acceptor, listener_fd, "blocked-acceptor");
+  check_closed_under(connector, connecting_fd, "blocked-connector");
   CHECK(watchers() == 0);
 }
 

@@ -135,6 +135,35 @@ enum class how {
 
 how pick_how(random_source& rng) { return static_cast<how>(below(rng, 6)); }
 
+/// take(h, rng, try_now, try_until, block) takes a permit or a lock the way
+/// `h` says, through the object's own calls: try_now(), try_until(deadline)
+/// and block(). True if taken.
+template <class TryNow, class TryUntil, class Block>
+bool take(how h, random_source& rng, TryNow try_now, TryUntil try_until, Block block) {
+  switch (h) {
+    case how::try_now:
+      return try_now();
+    case how::past:
+      return try_until(clock::now() - 1ms);
+    case how::short_deadline:
+      return try_until(tendril::deadline_after(short_wait(rng)));
+    case how::long_deadline:
+      return try_until(tendril::deadline_after(10s));
+    case how::forever:
+      block();
+      return true;
+    case how::scope:
+      return tendril::with_timeout(
+          short_wait(rng),
+          [&] {
+            block();
+            return true;
+          },
+          false);
+  }
+  return false;
+}
+
 /// yields(rng, most) yields 0 to `most` times.
 void yields(random_source& rng, std::size_t most) {
   for (std::size_t n = below(rng, most + 1); n > 0; --n) tendril::yield();
@@ -500,28 +529,9 @@ struct held_permits {
 
 template <class Semaphore>
 bool acquire_one(Semaphore& sem, how h, random_source& rng) {
-  switch (h) {
-    case how::try_now:
-      return sem.try_acquire();
-    case how::past:
-      return sem.try_acquire_until(clock::now() - 1ms);
-    case how::short_deadline:
-      return sem.try_acquire_for(short_wait(rng));
-    case how::long_deadline:
-      return sem.try_acquire_for(10s);
-    case how::forever:
-      sem.acquire();
-      return true;
-    case how::scope:
-      return tendril::with_timeout(
-          short_wait(rng),
-          [&] {
-            sem.acquire();
-            return true;
-          },
-          false);
-  }
-  return false;
+  return take(
+      h, rng, [&] { return sem.try_acquire(); },
+      [&](clock::time_point t) { return sem.try_acquire_until(t); }, [&] { sem.acquire(); });
 }
 
 /// use_permits(s, log, rng, second) takes a permit as `rng` says (and, if
@@ -617,28 +627,9 @@ struct locker_log {
 };
 
 bool lock_one(tendril::mutex& lock, how h, random_source& rng) {
-  switch (h) {
-    case how::try_now:
-      return lock.try_lock();
-    case how::past:
-      return lock.try_lock_until(clock::now() - 1ms);
-    case how::short_deadline:
-      return lock.try_lock_for(short_wait(rng));
-    case how::long_deadline:
-      return lock.try_lock_for(10s);
-    case how::forever:
-      lock.lock();
-      return true;
-    case how::scope:
-      return tendril::with_timeout(
-          short_wait(rng),
-          [&] {
-            lock.lock();
-            return true;
-          },
-          false);
-  }
-  return false;
+  return take(
+      h, rng, [&] { return lock.try_lock(); }, [&](clock::time_point t) { return lock.try_lock_until(t); },
+      [&] { lock.lock(); });
 }
 
 /// critical_section(s, log, rng) runs with s.lock held (and unlocks it):
