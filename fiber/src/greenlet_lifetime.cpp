@@ -119,8 +119,8 @@ greenlet_state::greenlet_state(thread_state* owner, greenlet_state* parent_, std
       parent(parent_),
       id(owner->next_greenlet_id()),
       requested_stack_size(stack_size),
-      alloc_align(align),
-      name_(std::move(name)) {
+      alloc_align(align) {
+  if (!name.empty()) name_ = std::move(name);  // most fibers are unnamed: skip the move's copy
   owner->add_state_ref();
 }
 

@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 
 #include <tendril/error.hpp>
@@ -126,8 +127,7 @@ stack_allocator::~stack_allocator() {
   }  // else leaked along with the greenlets that refused to unwind
 }
 
-stack_allocator::free_list& stack_allocator::list_for(std::size_t size) {
-  if (last_list_ < pool_.size() && pool_[last_list_].size == size) return pool_[last_list_];
+stack_allocator::free_list& stack_allocator::find_list(std::size_t size) {
   for (last_list_ = 0; last_list_ < pool_.size(); ++last_list_) {
     if (pool_[last_list_].size == size) return pool_[last_list_];
   }
@@ -169,9 +169,13 @@ stack_region stack_allocator::map_guarded(std::size_t size) {
 }
 
 stack_region stack_allocator::carve_compact(std::size_t size) {
-  auto fits = [size](const slab& s) { return s.stack_size == size && s.used + size <= s.bytes; };
-  auto it = std::find_if(slabs_.begin(), slabs_.end(), fits);
-  if (it == slabs_.end()) {
+  // Slabs only fill (a freed compact stack goes to the free list), so the one
+  // slab of this size that can have room is the newest. Searching from the
+  // back keeps a million parked fibers from scanning thousands of full slabs.
+  auto newest =
+      std::find_if(slabs_.rbegin(), slabs_.rend(), [size](const slab& s) { return s.stack_size == size; });
+  auto it = newest == slabs_.rend() ? slabs_.end() : std::prev(newest.base());
+  if (it == slabs_.end() || it->used + size > it->bytes) {
     std::size_t bytes = std::max(size, slab_bytes / size * size);
     void* base =
         ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

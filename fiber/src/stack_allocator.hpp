@@ -63,7 +63,14 @@ class stack_allocator {
     std::size_t used;        ///< bytes carved so far, from the bottom
   };
 
-  free_list& list_for(std::size_t size);
+  /// list_for(size) is the pool's list for that size; spawning reuses one
+  /// size over and over, so the last list found is checked inline first.
+  free_list& list_for(std::size_t size) {
+    if (last_list_ < pool_.size() && pool_[last_list_].size == size) [[likely]]
+      return pool_[last_list_];
+    return find_list(size);
+  }
+  free_list& find_list(std::size_t size);
   stack_region map_guarded(std::size_t size);
   stack_region carve_compact(std::size_t size);
 

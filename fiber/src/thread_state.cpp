@@ -145,22 +145,6 @@ bool thread_state::alive() const {
   return alive_;
 }
 
-bool thread_state::keep_cached_block(void* block) noexcept {
-  // Enough for a spawn burst of a thousand tasks (each holds its greenlet's
-  // block until it has run) to recycle blocks instead of calling malloc.
-  constexpr std::size_t cache_limit = 1024;
-  if (block_cache_.size() >= cache_limit) return false;
-  if (block_cache_.capacity() == 0) {
-    try {
-      block_cache_.reserve(cache_limit);  // once, so push_back below cannot throw
-    } catch (const std::bad_alloc&) {
-      return false;  // the caller frees the block instead
-    }
-  }
-  block_cache_.push_back(block);
-  return true;
-}
-
 void thread_state::release_state_ref() noexcept {
   if (this_thread_state == this) {
     --local_refs_;
@@ -210,7 +194,6 @@ void thread_state::exit() noexcept {
   main->status = greenlet_status::dead;
   trace = nullptr;
   stacks.trim();
-  for (void* block : block_cache_) ::operator delete(block);
   block_cache_.clear();
   remove_alt_stack(alt_stack_);
   this_thread_state = nullptr;

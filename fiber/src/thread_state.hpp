@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <tendril/fiber/detail/block_cache.hpp>
 #include <tendril/fiber/trace.hpp>
 
 #include "greenlet_state.hpp"
@@ -79,13 +80,8 @@ class thread_state {
 
   /// take_cached_block() is a free greenlet-state block of this thread, or
   /// null; keep_cached_block() returns one, false when the cache is full.
-  void* take_cached_block() noexcept {
-    if (block_cache_.empty()) return nullptr;
-    void* block = block_cache_.back();
-    block_cache_.pop_back();
-    return block;
-  }
-  bool keep_cached_block(void* block) noexcept;
+  void* take_cached_block() noexcept { return block_cache_.take(); }
+  bool keep_cached_block(void* block) noexcept { return block_cache_.keep(block); }
 
   /// Every greenlet state keeps its thread_state alive (handles outlive
   /// threads). Biased counting keeps that free of atomics in the common case:
@@ -113,7 +109,9 @@ class thread_state {
   std::int64_t local_refs_ = 0;
   std::atomic<std::int64_t> shared_refs_{ref_bias};
   void* alt_stack_ = nullptr;
-  std::vector<void*> block_cache_;
+  // Enough for a spawn burst of a thousand tasks (each holds its greenlet's
+  // block until it has run) to recycle blocks instead of calling malloc.
+  block_cache block_cache_{1024};
   std::uint64_t next_id_ = 0;
   std::uint64_t id_limit_ = 0;
 

@@ -171,27 +171,6 @@ hub::hub()
   start_monitor();
 }
 
-void* hub::take_task_block() noexcept {
-  if (task_blocks_.empty()) return nullptr;
-  void* block = task_blocks_.back();
-  task_blocks_.pop_back();
-  return block;
-}
-
-bool hub::keep_task_block(void* block) noexcept {
-  constexpr std::size_t cache_limit = 1024;
-  if (task_blocks_.size() >= cache_limit) return false;
-  if (task_blocks_.capacity() == 0) {
-    try {
-      task_blocks_.reserve(cache_limit);  // once, so push_back cannot throw
-    } catch (const std::bad_alloc&) {
-      return false;
-    }
-  }
-  task_blocks_.push_back(block);
-  return true;
-}
-
 hub_service* hub::find_service(const void* key) const noexcept {
   for (const service_slot& slot : services_)
     if (slot.key == key) return slot.service.get();
@@ -225,7 +204,7 @@ hub::~hub() {
   // queued, even though the wake was handled (another notify drained it).
   while (unnotified_wakes_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   set_deferred_release_hook(nullptr, nullptr);
-  for (void* block : task_blocks_) ::operator delete(block);
+  task_blocks_.clear();
   // A fiber still parked here (a plain greenlet the fiber layer unwinds
   // after this, or a task that refused to die) may own an armed timer that
   // its unwinding stops: leave libev's loop allocated for it (a deliberate

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include <tendril/fiber/detail/block_cache.hpp>
 #include <tendril/fiber/detail/state_access.hpp>
 #include <tendril/fiber/greenlet.hpp>
 #include <tendril/hub/hub.hpp>
@@ -193,8 +194,8 @@ class hub {
   /// through a per-hub cache, like the fiber layer's greenlet blocks: a
   /// spawn burst would otherwise pay malloc and free for every task.
   static constexpr std::size_t task_block_bytes = 384;
-  void* take_task_block() noexcept;
-  bool keep_task_block(void* block) noexcept;
+  void* take_task_block() noexcept { return task_blocks_.take(); }
+  bool keep_task_block(void* block) noexcept { return task_blocks_.keep(block); }
 
   /// find_service / add_service: see detail::find_hub_service.
   hub_service* find_service(const void* key) const noexcept;
@@ -299,7 +300,7 @@ class hub {
   clock::time_point next_poll_{};
   clock::time_point last_poll_ = clock::now();  ///< when a park began, for dumps (no clock read per park)
   task_error_handler error_handler_;
-  std::vector<void*> task_blocks_;
+  block_cache task_blocks_{1024};
   std::shared_ptr<sample_slot> sample_ = std::make_shared<sample_slot>();
   struct service_slot {
     const void* key;

@@ -9,6 +9,7 @@
 #include <tendril/hub/join.hpp>
 
 #include <memory>
+#include <utility>
 
 #include "hub.hpp"
 #include "remote_task.hpp"
@@ -173,7 +174,8 @@ class task_collector {
   void finished(task_state* t) noexcept {
     if (inbox_ == nullptr) {
       finished_.push_back(t);
-      waiting_.wake();
+      // One wake is enough until the waiter runs: the rest of a burst only queue.
+      std::exchange(waiting_, waker()).wake();
       return;
     }
     std::lock_guard lock(inbox_->signal.mutex);

@@ -168,8 +168,10 @@ void schedule_task(task_state* t, spawn_request&& request) {
 
 void start_task(task_state* t, spawn_request&& request) {
   hub& h = t->owner();
+  // Most tasks are unnamed: an empty name is made, not moved (a move copies).
   t->greenlet = tendril::greenlet([t] { task_main(t); }, h.greenlet(),
-                                  {.name = std::move(request.name), .stack_size = request.stack_size});
+                                  {.name = request.name.empty() ? std::string() : std::move(request.name),
+                                   .stack_size = request.stack_size});
   t->record.state = t->greenlet.state();
   if (request.delay > clock::duration::zero()) {
     t->start_timer = std::make_unique<timer>(
