@@ -93,6 +93,15 @@ void detail::send_deferred_wakes() noexcept {
 
 std::string waker::describe() const { return record_ != nullptr ? record_->describe() : "no fiber"; }
 
+const void* detail::current_fiber_id() {
+  detail::hub* h = detail::hub::find();
+  return h != nullptr ? h->current_record() : nullptr;
+}
+
+std::string detail::describe_fiber(const void* fiber_id) {
+  return static_cast<const detail::fiber_record*>(fiber_id)->describe();
+}
+
 bool park(const wait_reason& why, clock::time_point deadline) {
   detail::hub& h = detail::hub::get();
   return h.park(h.current_record(), why, deadline);

@@ -135,6 +135,16 @@ bool park(const wait_reason& why, clock::time_point deadline = no_deadline);
 bool this_thread_has_hub() noexcept;
 
 namespace detail {
+/// current_fiber_id() is waker::current().fiber_id() on a thread with a hub,
+/// and null on a thread without one (it never creates a hub): one call, for
+/// the fast paths of synchronisation objects that record their holder.
+/// Errors: tendril::error on the hub itself.
+const void* current_fiber_id();
+
+/// describe_fiber(id) is waker::describe() for the fiber `id` names; `id` is
+/// a fiber_id() of a fiber whose record is still alive.
+std::string describe_fiber(const void* fiber_id);
+
 /// deferred_wakes_pending is true on a thread that has queued wakes with
 /// waker::wake_deferred() and not yet sent them.
 extern thread_local constinit bool deferred_wakes_pending;

@@ -2,8 +2,10 @@
 // mutex and recursive_mutex: std::mutex's interface (so std::lock_guard,
 // std::unique_lock and std::scoped_lock work), for fibers and threads.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include <tendril/hub/park.hpp>
@@ -58,12 +60,16 @@ class mutex {
   static void pass_on(void* self, detail::waiter& w) noexcept;
   static std::string describe_wait(const wait_reason& why);
   static const void* holder_of(const wait_reason& why);
+  bool lock_slow(std::uintptr_t me, clock::time_point deadline);
+  void unlock_slow(std::uintptr_t me);
   void hand_over_locked() noexcept;
-  bool held_by(const detail::holder& h) const;
+  bool held_by_caller() const;
 
+  // The holder's token (mutex.cpp), or 0 when free; its low bit is set while
+  // fibers may be queued in waiters_. Taken and released with one atomic
+  // operation each when nobody waits; lock_ guards the rest.
+  std::atomic<std::uintptr_t> state_{0};
   mutable detail::spinlock lock_;
-  bool locked_ = false;
-  detail::holder holder_;
   detail::wait_list waiters_;
   std::string name_;
 };
