@@ -533,7 +533,10 @@ std::size_t hub::steal_from(hub& victim) {
 }
 
 void hub::drain_remote_wakes() noexcept {
-  std::vector<remote_wake> batch;
+  // Swapped with the queue rather than moved out, so both keep their
+  // capacity: otherwise every wake from another thread mallocs there and
+  // frees here.
+  std::vector<remote_wake>& batch = draining_wakes_;
   {
     std::lock_guard lock(remote_mutex_);
     batch.swap(remote_wakes_);
@@ -545,6 +548,7 @@ void hub::drain_remote_wakes() noexcept {
     wake(w.record, w.park_id, std::move(w.error));
     w.record->remote_wakes.fetch_sub(1, std::memory_order_release);
   }
+  batch.clear();
 }
 
 void hub::interrupt(fiber_record* r, std::exception_ptr error) noexcept {

@@ -314,7 +314,8 @@ class hub {
     std::exception_ptr error;
   };
   std::mutex remote_mutex_;
-  std::vector<remote_wake> remote_wakes_;  // guarded by remote_mutex_
+  std::vector<remote_wake> remote_wakes_;    // guarded by remote_mutex_
+  std::vector<remote_wake> draining_wakes_;  // the hub's thread only: see drain_remote_wakes
   // The mail, guarded by remote_mutex_; items before mailbox_head_ were
   // taken already (a drain that stops early leaves the rest in place).
   std::vector<mail> mailbox_;
