@@ -130,8 +130,11 @@ std::optional<failure> crawl::start_failure() const {
 void crawl::work() {
   try {
     while (std::optional<frontier_item> item = frontier_.take()) {
-      const std::vector<std::string> links = visit(*item);
-      if (!links.empty()) frontier_.add(links, item->depth + 1);
+      const visited v = visit(*item);
+      // A redirect's target has been fetched: linked from elsewhere later,
+      // it is not fetched again. (Queued already, it is: the queue keeps it.)
+      if (v.redirected_to) frontier_.mark_seen(*v.redirected_to);
+      if (!v.links.empty()) frontier_.add(v.links, item->depth + 1);
       stats_.finished();
       frontier_.done(*item);
     }
@@ -144,8 +147,9 @@ void crawl::work() {
   }
 }
 
-// visit(item) fetches one URL and returns the links to follow from it.
-std::vector<std::string> crawl::visit(const frontier_item& item) {
+// visit(item) fetches one URL and returns the links to follow from it, and
+// where a redirect took it.
+crawl::visited crawl::visit(const frontier_item& item) {
   try {
     const std::optional<url> u = parse_url(item.url);
     if (!u) {
@@ -169,9 +173,11 @@ std::vector<std::string> crawl::visit(const frontier_item& item) {
     tendril::http::response& page = *r.response;
     const bool html = is_html(page.header("Content-Type"));
     stats_.response(item.url, page.status, page.body.size(), html, item.depth);
-    if (!html || !is_success(page.status) || item.depth >= options_.max_depth) return {};
     const std::optional<url> answered = parse_url(page.effective_url);  // after redirects
-    return links_of(std::move(page.body), answered ? *answered : *u);
+    std::optional<std::string> redirected_to;
+    if (answered && answered->text() != item.url) redirected_to = answered->text();
+    if (!html || !is_success(page.status) || item.depth >= options_.max_depth) return {{}, redirected_to};
+    return {links_of(std::move(page.body), answered ? *answered : *u), std::move(redirected_to)};
   } catch (const std::exception& e) {  // a bug or std::bad_alloc: this URL fails, the crawl goes on
     stats_.failed({item.url, "internal error", e.what(), item.depth});
     return {};

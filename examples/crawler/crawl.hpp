@@ -126,8 +126,12 @@ class crawl {
   std::optional<failure> start_failure() const;
 
  private:
+  struct visited {
+    std::vector<std::string> links;            ///< to follow
+    std::optional<std::string> redirected_to;  ///< the URL answered, when a redirect led elsewhere
+  };
   void work();
-  std::vector<std::string> visit(const frontier_item& item);
+  visited visit(const frontier_item& item);
   std::vector<std::string> links_of(std::string html, const url& base);
   robots_rules fetch_robots(const std::string& robots_url);
   void close_idle_connections();

@@ -40,6 +40,10 @@ class frontier {
   /// the frontier's max_pages URLs have been seen; returns how many it
   /// queued. The others are dropped silently (seen, or over the budget).
   virtual std::size_t add(const std::vector<std::string>& urls, unsigned depth) = 0;
+  /// mark_seen(url) marks a URL seen without queuing it: add() will not
+  /// queue it from now on. For a redirect's target, fetched already under
+  /// the URL that redirected; not held to max_pages, the fetch is done.
+  virtual void mark_seen(const std::string& url) = 0;
   /// take() is the next item to fetch, oldest first. It parks the calling
   /// fiber while nothing is queued but a fetch is in flight (which may add
   /// more); nullopt once the crawl is over or close() was called.

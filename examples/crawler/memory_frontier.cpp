@@ -47,6 +47,11 @@ class memory_frontier final : public frontier {
     return queued;
   }
 
+  void mark_seen(const std::string& url) override {
+    std::lock_guard guard(lock_);
+    seen_.insert(url);
+  }
+
   std::optional<frontier_item> take() override {
     if (pending_.load(std::memory_order_acquire) == 0) close_queue();  // nothing was ever added
     try {

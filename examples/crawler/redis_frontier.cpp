@@ -424,6 +424,9 @@ class redis_frontier final : public frontier {
                            "\") for an item not in flight (not taken at this depth, or done twice)");
   }
 
+  // SADD is idempotent: a resend after a lost reply does no harm.
+  void mark_seen(const std::string& url) override { call({"SADD", seen_key_, url}); }
+
   void close() override { closed_.set(); }
 
   std::size_t queued() override { return count({"LLEN", queue_key_}); }

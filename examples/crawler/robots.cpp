@@ -5,6 +5,11 @@
 // retry moves the star's end forward, so a pattern of p characters against
 // a path of n costs O(p * n) at worst, and p and n are short.
 //
+// Patterns and paths are compared in one spelling (RFC 9309, 2.2.2): an
+// escape of an unreserved character is decoded ("%7E" is "~"), any other
+// escape is kept with upper-case hex, and a byte outside ASCII (a UTF-8
+// pattern written as is) is escaped.
+//
 // Rejected: compiling patterns to std::regex: slow to build, exponential on
 // some inputs in libstdc++, and '*' and '$' are all there is to translate.
 
@@ -31,6 +36,45 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
     return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
   });
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool unreserved(unsigned char c) { return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
+
+// canonical(text): `text` in the one spelling matching compares (above).
+std::string canonical(std::string_view text) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  const auto escape = [&out](unsigned char c) {
+    out += '%';
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const int high = c == '%' && i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
+    const int low = high >= 0 ? hex_value(text[i + 2]) : -1;
+    if (low >= 0) {
+      const auto decoded = static_cast<unsigned char>(high * 16 + low);
+      if (unreserved(decoded))
+        out += static_cast<char>(decoded);
+      else
+        escape(decoded);
+      i += 2;
+    } else if (c >= 0x80) {
+      escape(c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
 }
 
 // matches(pattern, path): '*' is any run, a final '$' anchors the end;
@@ -86,7 +130,7 @@ std::vector<group> groups_of(std::string_view text) {
       // Rules before any User-agent line belong to no group; an empty
       // Disallow disallows nothing.
       if (!groups.empty() && !value.empty())
-        groups.back().rules.emplace_back(std::string(value), equal_ignoring_case(key, "allow"));
+        groups.back().rules.emplace_back(canonical(value), equal_ignoring_case(key, "allow"));
     }
   }
   return groups;
@@ -119,7 +163,8 @@ robots_rules robots_rules::parse(std::string_view text, std::string_view product
   return r;
 }
 
-bool robots_rules::allowed(std::string_view path) const {
+bool robots_rules::allowed(std::string_view raw_path) const {
+  const std::string path = canonical(raw_path);
   if (path == "/robots.txt") return true;
   std::size_t longest = 0;
   bool allow = true;

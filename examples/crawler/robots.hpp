@@ -13,9 +13,10 @@
 // disallowed. Patterns match from the start of the path (and query); '*'
 // matches any run of characters and a final '$' anchors the end. The
 // longest matching pattern wins, and Allow wins a tie. /robots.txt itself
-// is always allowed. What it does not do: percent-decoding before matching
-// (the crawler's URLs and most robots.txt files already agree on it),
-// Crawl-delay and Sitemap lines (ignored), the 500 KiB parse limit.
+// is always allowed. Patterns and paths are compared by the octets they
+// mean: "%7E" matches "~", hex digits in any case, and a pattern written in
+// UTF-8 matches the escaped path. What it does not do: Crawl-delay and
+// Sitemap lines (ignored), the 500 KiB parse limit.
 //
 // Thread-safety: robots_rules is a value; robots_cache may be used by
 // fibers of any hub and by plain threads at once.

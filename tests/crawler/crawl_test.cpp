@@ -224,6 +224,43 @@ TEST_CASE("each trap lands in its own bucket and the crawl goes on") {
   check_passes(s, o, how.options, false);
 }
 
+TEST_CASE("a redirect's target linked later from another page is not fetched again") {
+  hub_check check;
+  site unused({.pages = 1});
+  // "/" links /moved (a redirect to /target) and /deep. /deep answers only
+  // once /after, linked from /target alone, has been asked for: by then the
+  // crawl has handled /moved's answer, so /deep's link to /target comes late.
+  std::atomic<int> target_requests{0};
+  tendril::event after_asked{"after asked"};
+  const auto page = [](std::string body) {
+    return http::server_response{.headers = {{"Content-Type", "text/html"}}, .body = std::move(body)};
+  };
+  served_crawl how;
+  how.handler = [&](const http::server_request& r) {
+    const std::string path(r.path());
+    if (path == "/") return page(R"(<a href="/moved">moved</a> <a href="/deep">deep</a>)");
+    if (path == "/moved") return http::server_response{.status = 301, .headers = {{"Location", "/target"}}};
+    if (path == "/target") {
+      ++target_requests;
+      return page(R"(<a href="/after">after</a>)");
+    }
+    if (path == "/after") {
+      after_asked.set();
+      return page("no links");
+    }
+    if (path == "/deep") {
+      after_asked.wait_for(30s);  // on failure the count below says why
+      return page(R"(<a href="/target">target</a>)");
+    }
+    return http::server_response{.status = 404};
+  };
+  const outcome o = crawl_site(unused, how);
+  CHECK(after_asked.is_set());
+  CHECK(target_requests.load() == 1);
+  CHECK(o.summary.pages == 4);  // /, /moved (answered by /target), /after, /deep
+  CHECK(o.summary.errors == 0);
+}
+
 TEST_CASE("a page over max_body_bytes is an error of its own and not retried") {
   hub_check check;
   site s({.pages = 300, .traps = true, .slow_trap_delay = 0s});
@@ -404,6 +441,7 @@ class failing_frontier final : public crawler::frontier {
     if (adds_left_-- == 0) throw std::runtime_error("the frontier's store is gone");
     return inner_->add(urls, depth);
   }
+  void mark_seen(const std::string& url) override { inner_->mark_seen(url); }
   std::optional<crawler::frontier_item> take() override { return inner_->take(); }
   void done(const crawler::frontier_item& item) override { inner_->done(item); }
   void close() override { inner_->close(); }
@@ -464,6 +502,16 @@ TEST_CASE("the memory frontier queues each url once and within its budget") {
   });
   CHECK(taken == std::vector<std::string>{"http://a/1 0", "http://a/2 0", "http://a/3 1"});
   CHECK(f->in_flight() == 0);
+}
+
+TEST_CASE("a url marked seen in a memory frontier is never queued, even over the budget") {
+  hub_check check;
+  std::unique_ptr<crawler::frontier> f = crawler::make_memory_frontier(1);
+  f->mark_seen("http://a/1");
+  f->mark_seen("http://a/2");  // over the budget of 1: marked all the same
+  CHECK(f->add({"http://a/1", "http://a/2"}, 0) == 0);
+  CHECK(f->seen() == 2);
+  CHECK(f->queued() == 0);
 }
 
 TEST_CASE("a memory frontier take waits while a url is in flight and ends when none is") {
@@ -557,6 +605,18 @@ TEST_CASE("robots rules skip what they do not understand and allow without a gro
 }
 
 // -- the summary ---------------------------------------------------------------
+
+TEST_CASE("robots rules compare percent-encoded paths by the octets they mean") {
+  const auto rules = crawler::robots_rules::parse(
+      "User-agent: *\nDisallow: /%7Ejoe/\nDisallow: /a%2fb\nDisallow: /caf\xC3\xA9\n", "tendril-crawler");
+  CHECK_FALSE(rules.allowed("/~joe/index.html"));  // an escaped unreserved character is that character
+  CHECK_FALSE(rules.allowed("/%7ejoe/x"));
+  CHECK_FALSE(rules.allowed("/a%2Fb"));           // hex digits in any case
+  CHECK(rules.allowed("/a/b"));                   // an escaped '/' is not a '/'
+  CHECK_FALSE(rules.allowed("/caf%C3%A9/menu"));  // a UTF-8 pattern matches the escaped path
+  CHECK(rules.allowed("/cafe"));
+  CHECK(rules.allowed("/%"));  // a bare '%' is itself
+}
 
 TEST_CASE("percentile is the nearest rank") {
   std::vector<tendril::clock::duration> samples;

@@ -168,6 +168,17 @@ TEST_CASE("add queues only urls never seen before and says how many") {
   });
 }
 
+TEST_CASE("a url marked seen is never queued and counts as seen") {
+  test_body([] {
+    auto f = make("marked");
+    f->mark_seen(urls({"x"}).front());
+    f->mark_seen(urls({"x"}).front());  // again: no harm (a resend after a lost reply)
+    CHECK(f->add(urls({"x", "y"}), 0) == 1);
+    CHECK(f->seen() == 2);
+    CHECK(f->queued() == 1);
+  });
+}
+
 TEST_CASE("a host name and a key with colons and slashes are accepted") {
   test_body([] {
     auto f = crawler::make_redis_frontier(
