@@ -155,9 +155,7 @@ bool remote_join(task_state* t, clock::time_point deadline) {
                         .object = t,
                         .describe = &describe_remote_join,
                         .remote = true,
-                        .held_by = [](const wait_reason& r) -> const void* {
-                          return &static_cast<const task_state*>(r.object)->record;
-                        }};
+                        .held_by = &task_state::held_by_joined};
   return joiner->signal.wait(lock, why, deadline, [joiner] { return joiner->finished; });
 }
 

@@ -129,12 +129,8 @@ bool task_base::join_until(clock::time_point deadline) const {
   } guard{s, &listener};
   // Only the task itself can end this wait: dumps and deadlock reports
   // follow the edge to it.
-  const wait_reason why{.what = "task",
-                        .object = s,
-                        .describe = &describe_join,
-                        .held_by = [](const wait_reason& r) -> const void* {
-                          return &static_cast<const task_state*>(r.object)->record;
-                        }};
+  const wait_reason why{
+      .what = "task", .object = s, .describe = &describe_join, .held_by = &task_state::held_by_joined};
   while (!s->ready()) {
     listener.parked = waker::current();
     if (!park(why, deadline)) break;

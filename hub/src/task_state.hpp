@@ -97,6 +97,13 @@ class task_state {
 
   /// describe() is `task <id> "<name>"`.
   std::string describe() const;
+
+  /// held_by_joined(why) is the held_by of a join, a wait for the task
+  /// why.object: only that task can end it, so dumps and deadlock reports
+  /// follow the edge to it.
+  static const void* held_by_joined(const wait_reason& why) noexcept {
+    return &static_cast<const task_state*>(why.object)->record;
+  }
 };
 
 /// start_task(t, request) gives a task on this thread's hub its greenlet
