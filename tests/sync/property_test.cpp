@@ -175,6 +175,29 @@ void kill_one(const std::vector<Task>& tasks, std::size_t from, random_source& r
   if (tasks.size() > from) tasks[from + below(rng, tasks.size() - from)].kill(nullptr, false);
 }
 
+/// disturb(tasks, rng, race) takes 30 random steps beside the workers:
+/// yield, sleep briefly, kill one of them, or run `race` (the object's own
+/// race: a hand-over to a waiter that may be killed at that moment).
+template <class Task, class Race>
+void disturb(const std::vector<Task>& tasks, random_source& rng, Race race) {
+  for (int step = 0; step < 30; ++step) {
+    switch (below(rng, 4)) {
+      case 0:
+        yields(rng, 4);
+        break;
+      case 1:
+        tendril::sleep(short_wait(rng));
+        break;
+      case 2:
+        kill_one(tasks, 0, rng);
+        break;
+      case 3:
+        race();
+        break;
+    }
+  }
+}
+
 /// finish(tasks, limit) waits until every task has ended. One still
 /// waiting at `limit` fails the run, and is killed and waited for, so the
 /// state the tasks share outlives them. A task that ended by an exception
@@ -572,27 +595,13 @@ void run_semaphore(mode& m, std::uint64_t seed) {
             }
           }));
         }
-        for (int step = 0; step < 30; ++step) {
-          switch (below(rng, 4)) {
-            case 0:
-              yields(rng, 4);
-              break;
-            case 1:
-              tendril::sleep(short_wait(rng));
-              break;
-            case 2:
-              kill_one(tasks, 0, rng);
-              break;
-            case 3: {  // the permit released may go to a waiter killed at that moment
-              held_permits<Semaphore> held{s, logs.back()};
-              if (!s.sem.try_acquire_until(limit)) break;
-              held.add();
-              held.release();
-              kill_one(tasks, 0, rng);
-              break;
-            }
-          }
-        }
+        disturb(tasks, rng, [&] {  // the permit released may go to a waiter killed at that moment
+          held_permits<Semaphore> held{s, logs.back()};
+          if (!s.sem.try_acquire_until(limit)) return;
+          held.add();
+          held.release();
+          kill_one(tasks, 0, rng);
+        });
         finish(tasks, limit);
         for (std::size_t w = 0; w <= workers; ++w) {
           CAPTURE(w);
@@ -670,24 +679,11 @@ void run_mutex(mode& m, std::uint64_t seed) {
             }
           }));
         }
-        for (int step = 0; step < 30; ++step) {
-          switch (below(rng, 4)) {
-            case 0:
-              yields(rng, 4);
-              break;
-            case 1:
-              tendril::sleep(short_wait(rng));
-              break;
-            case 2:
-              kill_one(tasks, 0, rng);
-              break;
-            case 3:  // unlock hands the mutex to a waiter that may be killed at that moment
-              if (!s.lock.try_lock_until(limit)) break;
-              critical_section(s, logs.back(), rng);
-              kill_one(tasks, 0, rng);
-              break;
-          }
-        }
+        disturb(tasks, rng, [&] {  // unlock hands the mutex to a waiter that may be killed at that moment
+          if (!s.lock.try_lock_until(limit)) return;
+          critical_section(s, logs.back(), rng);
+          kill_one(tasks, 0, rng);
+        });
         finish(tasks, limit);
         long sections = 0, overlaps = 0;
         for (const locker_log& log : logs) {
