@@ -64,6 +64,7 @@
 #include "soak_protocol.hpp"
 #include "support/fd_count.hpp"
 #include "support/hub_fixture.hpp"
+#include "support/spawn_attributes.hpp"
 
 extern char** environ;
 
@@ -260,21 +261,11 @@ class client_process {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, ends[1], 1);
-    posix_spawnattr_t attributes;  // the default signal mask and dispositions, as redis.hpp explains
-    posix_spawnattr_init(&attributes);
-    sigset_t signals;
-    sigemptyset(&signals);
-    posix_spawnattr_setsigmask(&attributes, &signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGPIPE);
-    posix_spawnattr_setsigdefault(&attributes, &signals);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    const tendril::testing::default_signal_spawn attributes;
     // posix_spawn, not fork: this process has a hub (and, in the runtime
     // case, threads); glibc's posix_spawn execs from a vfork-like child
     // that runs nothing of ours.
-    const int failed = ::posix_spawn(&pid_, argv[0], &actions, &attributes, argv.data(), envp.data());
-    posix_spawnattr_destroy(&attributes);
+    const int failed = ::posix_spawn(&pid_, argv[0], &actions, attributes.get(), argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     ::close(ends[1]);
     if (failed != 0) {

@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "support/scratch.hpp"
+#include "support/spawn_attributes.hpp"
 
 extern char** environ;
 
@@ -167,20 +168,9 @@ class postgres {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    // A child inherits the spawning thread's signal mask and ignored
-    // signals, and a test may block or ignore SIGINT: the server gets the
-    // defaults, so the signal that stops it arrives.
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t signals;
-    sigemptyset(&signals);
-    posix_spawnattr_setsigmask(&attributes, &signals);
-    for (int signo : {SIGINT, SIGTERM, SIGQUIT}) sigaddset(&signals, signo);
-    posix_spawnattr_setsigdefault(&attributes, &signals);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    const default_signal_spawn attributes;  // SIGINT, which stops it, arrives
     pid_t pid = -1;
-    const int failed = ::posix_spawn(&pid, argv[0], &actions, &attributes, argv.data(), environ);
-    posix_spawnattr_destroy(&attributes);
+    const int failed = ::posix_spawn(&pid, argv[0], &actions, attributes.get(), argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (failed != 0) return false;
     if (started != nullptr) {

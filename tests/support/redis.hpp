@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "support/scratch.hpp"
+#include "support/spawn_attributes.hpp"
 
 extern char** environ;
 
@@ -102,19 +103,8 @@ class redis {
     const std::string output = file("redis.log");
     posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    // A child inherits the spawning thread's signal mask and ignored
-    // signals, and a test may block or ignore SIGTERM: the server gets the
-    // defaults, so the signal that stops it arrives.
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t signals;
-    sigemptyset(&signals);
-    posix_spawnattr_setsigmask(&attributes, &signals);
-    sigaddset(&signals, SIGTERM);
-    posix_spawnattr_setsigdefault(&attributes, &signals);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    const int failed = ::posix_spawn(&pid_, argv[0], &actions, &attributes, argv, environ);
-    posix_spawnattr_destroy(&attributes);
+    const default_signal_spawn attributes;  // SIGTERM, which stops it, arrives
+    const int failed = ::posix_spawn(&pid_, argv[0], &actions, attributes.get(), argv, environ);
     posix_spawn_file_actions_destroy(&actions);
     if (failed != 0) pid_ = -1;
     return failed == 0;
