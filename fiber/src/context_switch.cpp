@@ -71,6 +71,10 @@ std::pair<void*, switch_message*> jump_context(void* to, switch_message* msg) no
 
 void prepare_context(greenlet_state* g) noexcept {
   g->context = fctx::make_fcontext(g->stack.top(), g->stack.size, &trampoline);
+  prepare_sanitizers(g);
+}
+
+void prepare_sanitizers(greenlet_state* g) noexcept {
 #if TENDRIL_ASAN
   g->asan_stack_bottom = g->stack.limit;
   g->asan_stack_size = g->stack.size;
@@ -79,6 +83,7 @@ void prepare_context(greenlet_state* g) noexcept {
 #if TENDRIL_TSAN
   g->tsan_fiber = __tsan_create_fiber(0);
 #endif
+  (void)g;
 }
 
 switch_message* switch_context(thread_state& ts, greenlet_state* from, greenlet_state* to,

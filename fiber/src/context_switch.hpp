@@ -14,6 +14,11 @@ class thread_state;
 /// switch into it calls greenlet_main on that stack.
 void prepare_context(greenlet_state* g) noexcept;
 
+/// prepare_sanitizers(g) is prepare_context's bookkeeping without the
+/// context: for a greenlet that starts running on its stack in place, where
+/// a dying greenlet's frames end (see greenlet.cpp's finish).
+void prepare_sanitizers(greenlet_state* g) noexcept;
+
 /// switch_context() makes `to` current, resumes it and returns the message
 /// of whoever switches back to `from`.
 switch_message* switch_context(thread_state& ts, greenlet_state* from, greenlet_state* to,

@@ -4,10 +4,11 @@
 // - A switch takes one of three routes: the inline one in switch_to
 //   (prepare_switch, jump, land_switch) for a live greenlet of this thread,
 //   untraced, carrying a value; transfer() for everything else; finish() for
-//   a dying greenlet. prepare_switch declines whatever needs tracing, thread
-//   checks or target resolution, and every landing (receive(), or
-//   greenlet_main() for a first start) runs after_switch, so
-//   that bookkeeping cannot be bypassed.
+//   a dying greenlet, which jumps, or starts an unstarted target in place on
+//   its own stack (start_in_place). prepare_switch declines whatever needs
+//   tracing, thread checks or target resolution, and every landing
+//   (receive(), or greenlet_main() for a first start, in place or not) runs
+//   after_switch, so that bookkeeping cannot be bypassed.
 // - A target is resolved before the switch: dead greenlets forward to their
 //   first live ancestor, an unstarted one is started (python greenlet's
 //   g_switch does the same walk).
@@ -47,13 +48,35 @@ namespace {
               target->thread->describe() + ": a greenlet belongs to the thread that created it");
 }
 
+std::size_t wanted_stack_size(const greenlet_state* g) noexcept {
+  return g->requested_stack_size != 0 ? g->requested_stack_size : default_stack_size();
+}
+
 // Out of line: keeps its frame and saved registers off the common switch.
 [[gnu::noinline]] void start(thread_state& ts, greenlet_state* g) {
-  std::size_t size = g->requested_stack_size != 0 ? g->requested_stack_size : default_stack_size();
-  g->stack = ts.stacks.allocate(size);
+  g->stack = ts.stacks.allocate(wanted_stack_size(g));
   prepare_context(g);
   g->status = greenlet_status::active;
   ts.link_active(g);
+}
+
+// A dying greenlet whose target is unstarted and wants a stack of the same
+// size gives it its own stack and lets it run there in place, from the
+// bottom frame (greenlet_main) on: no stack from the pool, no new context,
+// no jump. A hub's finished task passing control to the next new task is
+// the common case; it is as if the target had been started on a stack just
+// returned to the pool, minus the round trip.
+bool start_in_place(thread_state& ts, greenlet_state* self, greenlet_state* target) noexcept {
+  if (target->status != greenlet_status::unstarted ||
+      !ts.stacks.pass_on(self->stack, *self, wanted_stack_size(target)))
+    return false;
+  target->stack = std::exchange(self->stack, {});
+  prepare_sanitizers(target);
+  target->status = greenlet_status::active;
+  ts.link_active(target);
+  hand_off_in_place(ts, target);
+  forget_context(self);
+  return true;
 }
 
 // The greenlet a switch to `g` really resumes: g, or its first ancestor that
@@ -126,8 +149,10 @@ void run_body(greenlet_state* self, std::any&& start_value, std::any& result,
   }
 }
 
-[[noreturn, gnu::always_inline]] inline void finish(thread_state& ts, greenlet_state* self, std::any& result,
-                                                    std::exception_ptr& error) noexcept {
+// Ends `self` and passes control on: jumps away for good, or returns the
+// greenlet that now runs in place on this stack (start_in_place).
+[[gnu::always_inline]] inline greenlet_state* finish(thread_state& ts, greenlet_state* self, std::any& result,
+                                                     std::exception_ptr& error) noexcept {
   if (const run_vtable* run = std::exchange(self->run, nullptr)) run->destroy(self->body());
   if (!self->locals.empty()) destroy_fiber_locals(self);
   self->status = greenlet_status::dead;
@@ -141,6 +166,7 @@ void run_body(greenlet_state* self, std::any&& start_value, std::any& result,
       error = std::current_exception();  // see trace.hpp: it replaces the result
     }
   }
+  if (start_in_place(ts, self, target)) return target;
   start_if_needed(ts, target);  // only fails for want of memory: terminates, being noexcept
   switch_message msg{&result, error ? &error : nullptr, self, target};
   // Inline, not a call: a call that never returns would leave one more
@@ -208,17 +234,27 @@ std::any switch_slow(greenlet_state* target, std::any&& value) {
   return transfer(target, std::move(value), nullptr);
 }
 
+// Nothing may be left alive on this frame when finish() jumps away: the
+// result and the error are moved out by the receiver, the start value is
+// gone with its scope.
 void greenlet_main(switch_message* in) noexcept {
   greenlet_state* self = in->target;
   thread_state& ts = *self->thread;
   std::any result;
   std::exception_ptr error = in->error != nullptr ? std::move(*in->error) : nullptr;
-  {
-    std::any start_value = std::move(*in->value);
-    after_switch(ts, in->origin);
-    run_body(self, std::move(start_value), result, error);
+  std::any* start = in->value;
+  greenlet_state* origin = in->origin;
+  for (;;) {
+    {
+      std::any start_value = std::move(*start);
+      after_switch(ts, origin);
+      run_body(self, std::move(start_value), result, error);
+    }
+    // Back here only when the next greenlet starts in place: it receives
+    // what a jump would have brought it, the result or the error.
+    origin = std::exchange(self, finish(ts, self, result, error));
+    start = &result;
   }
-  finish(ts, self, result, error);
 }
 
 }  // namespace tendril::detail

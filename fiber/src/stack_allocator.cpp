@@ -193,7 +193,7 @@ void stack_allocator::release(stack_region s, const greenlet_state& owner) noexc
   --in_use_;
   if (s.kind == stack_kind::compact) {
     --compact_in_use_;
-    if (!canary_intact(s)) report_canary_overflow(owner, s.size);
+    check_canary(s, owner);
   }
   TENDRIL_UNPOISON(s.limit, s.size);  // frames of the dead fiber must not poison the next one
   free_list& list = list_for(s.size);
@@ -205,6 +205,10 @@ void stack_allocator::release(stack_region s, const greenlet_state& owner) noexc
     ::madvise(s.limit, s.size, MADV_DONTNEED);  // keep the slice, give back its memory
   }
   list.stacks.push_back(s);
+}
+
+void stack_allocator::check_canary(const stack_region& s, const greenlet_state& owner) noexcept {
+  if (!canary_intact(s)) report_canary_overflow(owner, s.size);
 }
 
 void stack_allocator::trim() noexcept {

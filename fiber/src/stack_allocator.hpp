@@ -24,6 +24,9 @@ struct stack_region {
 
 inline constexpr std::size_t guard_size = 4096;
 
+/// round_stack_size(n) is n rounded up to whole pages, at least the minimum.
+std::size_t round_stack_size(std::size_t bytes) noexcept;
+
 /// stack_allocator hands out stacks for one thread. Not thread-safe: only its
 /// thread allocates and releases (a greenlet's stack is released on its own
 /// thread, by whoever it switched to when it died).
@@ -43,6 +46,16 @@ class stack_allocator {
   /// the pool limit). Aborts with the owner named if a compact stack's canary
   /// shows it overflowed.
   void release(stack_region stack, const greenlet_state& owner) noexcept;
+
+  /// pass_on(stack, owner, size) is true when a dying greenlet's `stack` is
+  /// what allocate(size) would hand out, so the greenlet it dies into can
+  /// run on it in place (see greenlet.cpp's finish). Like release(), aborts
+  /// with the owner named if a compact stack's canary shows it overflowed.
+  bool pass_on(const stack_region& stack, const greenlet_state& owner, std::size_t size) const noexcept {
+    if (stack.size != round_stack_size(size)) return false;  // released instead, and checked there
+    if (stack.kind == stack_kind::compact) check_canary(stack, owner);
+    return true;
+  }
 
   /// trim() unmaps every pooled guarded stack and releases pooled compact stacks' memory.
   void trim() noexcept;
@@ -71,6 +84,7 @@ class stack_allocator {
     return find_list(size);
   }
   free_list& find_list(std::size_t size);
+  static void check_canary(const stack_region& stack, const greenlet_state& owner) noexcept;
   stack_region map_guarded(std::size_t size);
   stack_region carve_compact(std::size_t size);
 
@@ -80,9 +94,6 @@ class stack_allocator {
   std::size_t in_use_ = 0;
   std::size_t compact_in_use_ = 0;
 };
-
-/// round_stack_size(n) is n rounded up to whole pages, at least the minimum.
-std::size_t round_stack_size(std::size_t bytes) noexcept;
 
 /// guarded_stacks_mapped() is the process-wide count of guarded stacks mapped.
 std::size_t guarded_stacks_mapped() noexcept;

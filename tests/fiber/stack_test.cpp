@@ -207,6 +207,46 @@ TEST_CASE("finished greenlets' stacks are pooled and reused") {
   CHECK(trimmed.guarded_mapped + 1 == after_one.guarded_mapped);
 }
 
+TEST_CASE("a greenlet finishing into unstarted parents of its stack size hands its stack on to them") {
+  fiber_leak_check leaks;
+  tendril::trim_stack_pool();
+  // A chain: each greenlet's parent is the next, unstarted; the last one's
+  // is main. Each adds one to what the one before it returned.
+  constexpr int length = 100;
+  std::vector<std::size_t> stack_sizes;
+  greenlet up;  // the parent of the greenlet made next
+  for (int i = 0; i < length; ++i) {
+    up = greenlet(
+        [&stack_sizes](std::any v) {
+          stack_sizes.push_back(greenlet::current().stack_size());
+          return std::any_cast<int>(v) + 1;
+        },
+        up, sized(64 * kib));
+  }
+  CHECK(up.switch_to<int>(0) == length);
+  CHECK(stack_sizes == std::vector<std::size_t>(length, 64 * kib));
+  const tendril::stack_stats after = current_stack_stats();
+  CHECK(after.pooled == 1);  // one stack served them all, in turn
+  tendril::trim_stack_pool();
+}
+
+TEST_CASE("a greenlet finishing into an unstarted parent that wants another stack size gets it its own") {
+  fiber_leak_check leaks;
+  tendril::trim_stack_pool();
+  std::size_t parent_stack = 0;
+  greenlet parent(
+      [&](std::any v) {
+        parent_stack = greenlet::current().stack_size();
+        return std::any_cast<int>(v) + 1;
+      },
+      greenlet(), sized(128 * kib));
+  greenlet child([] { return 41; }, parent, sized(64 * kib));
+  CHECK(child.switch_to<int>() == 42);
+  CHECK(parent_stack == 128 * kib);
+  CHECK(current_stack_stats().pooled == 2);
+  tendril::trim_stack_pool();
+}
+
 TEST_CASE("past the guarded-stack budget stacks are compact: 100,000 parked greenlets") {
   fiber_leak_check leaks;
   restore_guarded_stack_limit restore;
@@ -260,7 +300,9 @@ TEST_CASE("child: overflow a guarded stack", "[.guarded_overflow_child]") {
   std::fputs("child: survived the overflow\n", stderr);
 }
 
-TEST_CASE("child: overflow a compact stack into its canary", "[.compact_overflow_child]") {
+// Overflows a compact stack into its canary in a greenlet whose parent is
+// `parent` (empty: the caller), and returns if that goes unnoticed.
+void overflow_compact_stack(const greenlet& parent) {
   tendril::set_guarded_stack_limit(0);
   // Neighbours of the same size are carved first from the same slab, so what
   // the scribbler writes below its stack lands in slab memory, not unmapped.
@@ -276,10 +318,22 @@ TEST_CASE("child: overflow a compact stack into its canary", "[.compact_overflow
         for (volatile char* p = sp - 512; p >= sp - size; --p) *p = 0x5a;
         std::fputs("child: finishing\n", stderr);
       },
-      greenlet(), {.name = "scribbler", .stack_size = 64 * kib});
+      parent, {.name = "scribbler", .stack_size = 64 * kib});
   if (current_stack_stats().compact_in_use < 2) std::fputs("child: stacks are not compact\n", stderr);
   g.switch_to();
   std::fputs("child: survived the overflow\n", stderr);
+}
+
+TEST_CASE("child: overflow a compact stack into its canary", "[.compact_overflow_child]") {
+  overflow_compact_stack(greenlet());
+}
+
+TEST_CASE("child: overflow a compact stack, then finish into an unstarted parent",
+          "[.compact_overflow_into_unstarted_child]") {
+  // The scribbler's stack would go on to this parent, in place: the canary
+  // is checked on the way.
+  overflow_compact_stack(
+      greenlet([] { std::fputs("child: the parent ran\n", stderr); }, greenlet(), sized(64 * kib)));
 }
 
 TEST_CASE("a stack overflow into the guard page aborts, naming the fiber") {
@@ -300,10 +354,12 @@ TEST_CASE("a stack overflow into the guard page aborts, naming the fiber") {
 }
 
 TEST_CASE("a compact stack overflowed into its canary aborts when its greenlet finishes") {
-  child_result child = run_child_test("[.compact_overflow_child]");
-  INFO("child's stderr:\n" << child.stderr_text);
+  const char* tag = GENERATE("[.compact_overflow_child]", "[.compact_overflow_into_unstarted_child]");
+  child_result child = run_child_test(tag);
+  INFO(tag << " child's stderr:\n" << child.stderr_text);
   CHECK_THAT(child.stderr_text, !Catch::Contains("not compact"));
   CHECK_THAT(child.stderr_text, !Catch::Contains("survived"));
+  CHECK_THAT(child.stderr_text, !Catch::Contains("the parent ran"));
 #if defined(__SANITIZE_ADDRESS__)
   CHECK(died_abnormally(child.status));  // ASan may report the wild writes first
 #else
