@@ -64,7 +64,10 @@ void free_memory(greenlet_state* s) noexcept {
   void* memory = s;
   switch (kind) {
     case alloc_kind::cached_block:
-      if (thread_state::find() != ts || !ts->keep_cached_block(memory)) ::operator delete(memory);
+      if (thread_state::find() == ts)
+        ts->keep_cached_block(memory);
+      else
+        ::operator delete(memory);
       break;
     case alloc_kind::plain:
       ::operator delete(memory);

@@ -79,9 +79,9 @@ class thread_state {
   }
 
   /// take_cached_block() is a free greenlet-state block of this thread, or
-  /// null; keep_cached_block() returns one, false when the cache is full.
+  /// null; keep_cached_block() gives one back.
   void* take_cached_block() noexcept { return block_cache_.take(); }
-  bool keep_cached_block(void* block) noexcept { return block_cache_.keep(block); }
+  void keep_cached_block(void* block) noexcept { block_cache_.keep(block); }
 
   /// Every greenlet state keeps its thread_state alive (handles outlive
   /// threads). Biased counting keeps that free of atomics in the common case:

@@ -195,7 +195,7 @@ class hub {
   /// spawn burst would otherwise pay malloc and free for every task.
   static constexpr std::size_t task_block_bytes = 384;
   void* take_task_block() noexcept { return task_blocks_.take(); }
-  bool keep_task_block(void* block) noexcept { return task_blocks_.keep(block); }
+  void keep_task_block(void* block) noexcept { task_blocks_.keep(block); }
 
   /// find_service / add_service: see detail::find_hub_service.
   hub_service* find_service(const void* key) const noexcept;

@@ -99,8 +99,10 @@ void task_state::release() noexcept {
   hub* owner = record.owner;
   bool cached = cached_block;
   this->~task_state();
-  if (cached && owner != nullptr && hub::find() == owner && owner->keep_task_block(this)) return;
-  ::operator delete(this);
+  if (cached && owner != nullptr && hub::find() == owner)
+    owner->keep_task_block(this);
+  else
+    ::operator delete(this);
 }
 
 void task_state::add_listener(task_listener* l) noexcept {
