@@ -11,6 +11,7 @@
 //	spawn_join       start 1000 goroutines whose body adds one to a counter,
 //	                 then wait for them all with a sync.WaitGroup; ns per
 //	                 goroutine.
+//	spawn_join_100k  the same in batches of 100,000.
 //	parked_rss_100k  100,000 goroutines blocked receiving from one channel:
 //	parked_rss_1m    the process's resident memory grown from before the first
 //	                 was started until all are blocked, per goroutine. Closing
@@ -79,7 +80,7 @@ func timeYield(roundTrips int64) measure.Sample {
 }
 
 // timeSpawnJoin times starting goroutines in batches and waiting for each batch.
-func timeSpawnJoin(tasks int64) measure.Sample {
+func timeSpawnJoin(tasks, size int64) measure.Sample {
 	var counter atomic.Int64 // atomic: goroutines may not share a plain variable, even on one P
 	var wg sync.WaitGroup
 	batch := func(n int64) {
@@ -92,11 +93,15 @@ func timeSpawnJoin(tasks int64) measure.Sample {
 		}
 		wg.Wait()
 	}
-	batch(1000) // warm-up: the runtime now keeps dead goroutines and their stacks for reuse
+	batch(size) // warm-up: the runtime now keeps dead goroutines and their stacks for reuse
 
-	s := measure.Run(tasks, 1000, batch)
+	batches := tasks / size
+	if batches < 1 {
+		batches = 1
+	}
+	s := measure.Run(batches*size, int(batches), batch)
 
-	if counter.Load() != 1000+s.Ops {
+	if counter.Load() != size+s.Ops {
 		measure.Fail("a goroutine did not run")
 	}
 	return s
@@ -160,14 +165,16 @@ func main() {
 	case 1:
 		runtime.GOMAXPROCS(1)
 		measure.Report("yield", "go", timeYield(measure.Iterations(5_000_000)), "ns/yield")
-		measure.Report("spawn_join", "go", timeSpawnJoin(measure.Iterations(1_000_000)), "ns/task")
+		measure.Report("spawn_join", "go", timeSpawnJoin(measure.Iterations(1_000_000), 1000), "ns/task")
 		measure.Report("parked_rss_100k", "go", parkedRSS(measure.Iterations(100_000)), "B/task")
 		// The runtime never frees a dead goroutine's descriptor: this case reuses
 		// the 100k case's, which puts it ~2% below a fresh process's figure.
 		measure.Report("parked_rss_1m", "go", parkedRSS(measure.Iterations(1_000_000)), "B/task")
+		// Last, so that the parked cases do not reuse its batches' goroutines.
+		measure.Report("spawn_join_100k", "go", timeSpawnJoin(measure.Iterations(5_000_000), 100_000), "ns/task")
 	case 2:
 		runtime.GOMAXPROCS(2)
-		measure.Report("spawn_join_2t", "go_procs2", timeSpawnJoin(measure.Iterations(1_000_000)), "ns/task")
+		measure.Report("spawn_join_2t", "go_procs2", timeSpawnJoin(measure.Iterations(1_000_000), 1000), "ns/task")
 	default:
 		measure.Fail("-procs takes 1 or 2")
 	}
