@@ -7,12 +7,15 @@
 // - The C++ exception-handling globals (the chain of caught exceptions and
 //   the uncaught count) belong to the greenlet, not to the thread: saved into
 //   the origin and loaded from the target before the jump.
-// - thread_state::current names the greenlet whose stack runs: set by the
-//   side that jumps, just before the jump.
+// - thread_state::current names the greenlet whose stack runs, and
+//   running_greenlet_tag is its tag: both set by the side that jumps, just
+//   before the jump.
 // - AddressSanitizer: __sanitizer_start/finish_switch_fiber around each
 //   jump; a dying greenlet passes a null fake-stack slot so ASan frees it.
 //   ThreadSanitizer: one __tsan fiber per greenlet. Debian's Boost.Context is
 //   the fcontext build, which has no annotations of its own.
+
+#include <tendril/fiber/detail/state_access.hpp>
 
 #include "greenlet_state.hpp"
 #include "thread_state.hpp"
@@ -33,6 +36,7 @@ inline void hand_off(thread_state& ts, greenlet_state* from, greenlet_state* to,
   if (!from_dies) from->eh = *ts.eh_globals;
   *ts.eh_globals = to->eh;
   ts.current = to;
+  running_greenlet_tag = to->tag;
 #if TENDRIL_ASAN
   __sanitizer_start_switch_fiber(from_dies ? nullptr : &from->asan_fake_stack, to->asan_stack_bottom,
                                  to->asan_stack_size);
@@ -48,6 +52,7 @@ inline void hand_off(thread_state& ts, greenlet_state* from, greenlet_state* to,
 inline void hand_off_in_place(thread_state& ts, greenlet_state* to) noexcept {
   *ts.eh_globals = to->eh;
   ts.current = to;
+  running_greenlet_tag = to->tag;
 #if TENDRIL_TSAN
   __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif

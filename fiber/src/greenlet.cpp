@@ -278,6 +278,11 @@ void detail::set_deferred_release_hook(void (*hook)(void*) noexcept, void* arg) 
   detail::thread_state::get()->set_deferred_hook(hook, arg);
 }
 
+void detail::set_greenlet_tag(greenlet_state* s, const void* tag) noexcept {
+  s->tag = tag;
+  if (s == s->thread->current) running_greenlet_tag = tag;
+}
+
 void detail::set_finish_target(greenlet_state* self, greenlet_state* target) noexcept {
   self->finish_target = target;
 }

@@ -63,6 +63,7 @@ class greenlet_state {
   bool orphaned = false;    ///< last handle dropped while it was running: collect once it switches away
   bool self_owned = false;  ///< survived the unwinding of its last handle: owns itself until it dies
   stack_region stack;
+  const void* tag = nullptr;  ///< see set_greenlet_tag; copied to running_greenlet_tag on switches
 
   std::atomic<std::uint32_t> strong{1};
   std::atomic<std::uint32_t> weak{1};

@@ -31,6 +31,7 @@
 namespace tendril::detail {
 
 constinit thread_local thread_state* this_thread_state __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local const void* running_greenlet_tag __attribute__((tls_model("initial-exec"))) = nullptr;
 
 // Runs thread_state::exit() when the thread ends. A separate thread_local so
 // that the hot pointer above stays trivially destructible.
@@ -197,6 +198,7 @@ void thread_state::exit() noexcept {
   block_cache_.clear();
   remove_alt_stack(alt_stack_);
   this_thread_state = nullptr;
+  running_greenlet_tag = nullptr;
   greenlet_state* m = main;
   main = current = nullptr;
   release(m);

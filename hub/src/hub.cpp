@@ -97,6 +97,7 @@ struct foreign_record_holder {
   ~foreign_record_holder() {
     if (record == nullptr) return;
     if (hub* h = hub::find(); h == record->owner) h->forget(record);
+    set_greenlet_tag(record->state, nullptr);
     delete record;
   }
 };
@@ -163,6 +164,7 @@ hub::hub()
       hub_state_(greenlet_.state()),
       main_record_(this, main_greenlet_of_thread().state(), nullptr) {
   register_record(&main_record_);
+  set_greenlet_tag(main_record_.state, &main_record_);
   // A handle dropped on another thread queues its greenlet's collection
   // here; wake the loop so it is not left waiting until something else happens.
   set_deferred_release_hook([](void* self) noexcept { static_cast<hub*>(self)->loop_->notify(); }, this);
@@ -204,6 +206,7 @@ hub::~hub() {
   // queued, even though the wake was handled (another notify drained it).
   while (unnotified_wakes_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   set_deferred_release_hook(nullptr, nullptr);
+  set_greenlet_tag(main_record_.state, nullptr);
   task_blocks_.clear();
   // A fiber still parked here (a plain greenlet the fiber layer unwinds
   // after this, or a task that refused to die) may own an armed timer that
@@ -240,6 +243,7 @@ fiber_record* hub::foreign_record(greenlet_state* s) {
   if (holder.record == nullptr) {
     holder.record = new fiber_record(this, s, nullptr);
     register_record(holder.record);
+    set_greenlet_tag(s, holder.record);
   }
   return holder.record;
 }

@@ -175,6 +175,7 @@ void start_task(task_state* t, spawn_request&& request) {
                                   {.name = request.name.empty() ? std::string() : std::move(request.name),
                                    .stack_size = request.stack_size});
   t->record.state = t->greenlet.state();
+  set_greenlet_tag(t->record.state, &t->record);  // dead before t goes: never cleared
   if (request.delay > clock::duration::zero()) {
     t->start_timer = std::make_unique<timer>(
         [](timer& fired) noexcept {

@@ -6,6 +6,21 @@ namespace tendril::detail {
 
 class greenlet_state;
 
+/// The tag (see set_greenlet_tag) of the greenlet running on this thread,
+/// kept in step with every switch so that reading it is one thread-local
+/// load; null on a thread without greenlets. Read it with
+/// current_greenlet_tag().
+extern constinit thread_local const void* running_greenlet_tag __attribute__((tls_model("initial-exec")));
+
+inline const void* current_greenlet_tag() noexcept { return running_greenlet_tag; }
+
+/// set_greenlet_tag(s, tag) attaches one word to `s`, a greenlet of the
+/// calling thread, for another layer: the hub tags a fiber's greenlet with
+/// its fiber record, which is how sync/ learns the calling fiber without a
+/// call. Null removes it. The tagger clears a tag before what it points to
+/// goes, unless the greenlet is dead by then.
+void set_greenlet_tag(greenlet_state* s, const void* tag) noexcept;
+
 /// current_greenlet_state() is the calling thread's current greenlet (its
 /// main greenlet is created on first use); no reference is taken.
 greenlet_state* current_greenlet_state();
