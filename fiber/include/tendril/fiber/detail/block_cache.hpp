@@ -21,6 +21,8 @@ namespace tendril::detail {
 
 class block_cache {
  public:
+  static constexpr unsigned keeps_per_check = 1024;  ///< a clock read per this many keeps above the floor
+
   /// block_cache(floor, window): `floor` blocks are always kept; tests
   /// shorten the window.
   explicit block_cache(std::size_t floor, std::chrono::nanoseconds window = std::chrono::seconds(1)) noexcept
@@ -58,10 +60,6 @@ class block_cache {
   };
   using clock = std::chrono::steady_clock;
 
- public:
-  static constexpr unsigned keeps_per_check = 1024;  ///< a clock read per this many keeps above the floor
-
- private:
   /// release_unused() ends the window when it is over: frees as many
   /// blocks as sat untaken through it (its low-water mark) beyond `floor`,
   /// and starts the next one. The first check ends a window at once.
