@@ -83,6 +83,11 @@ class monitor {
 
   std::atomic<std::int64_t> threshold_ms{threshold_from_environment()};
   std::mutex mutex;  // guards handler, dump_signal and installed
+  /// Held while the monitor thread does a round's work (which allocates),
+  /// and by fork's prepare handler: a child never inherits an allocator
+  /// lock that this thread held at the fork (AddressSanitizer's allocator,
+  /// unlike glibc's malloc, does not take its locks around fork()).
+  std::mutex working;
   blocking_handler handler;
   int dump_signal = 0;      ///< 0: none
   bool installed = false;   ///< tendril's handler is on dump_signal
@@ -90,6 +95,7 @@ class monitor {
   bool running = false;     ///< the monitor thread runs (false in a child just forked)
   std::atomic<bool> dump_requested{false};
   sem_t wakeups;  ///< posted by the dump signal's handler and by setting changes (no fd: tests count fds)
+  sem_t started;  ///< posted by the monitor thread once it runs
 
   void start() {
     std::lock_guard lock(mutex);
@@ -99,7 +105,14 @@ class monitor {
       configured = true;  // the environment decides once; a forked child keeps the parent's setting
       move_dump_signal(dump_signal_from_environment(), /*only_if_default=*/true);
     }
-    std::thread([this] { run(); }).detach();
+    // Returns once the thread runs: a fork() right after must not find it
+    // half started, inside the allocator (see `working`).
+    std::thread([this] {
+      ::sem_post(&started);
+      run();
+    }).detach();
+    while (::sem_wait(&started) != 0 && errno == EINTR) {
+    }
     running = true;
   }
 
@@ -151,7 +164,10 @@ class monitor {
     bool reported;
   };
 
-  monitor() { ::sem_init(&wakeups, 0, 0); }
+  monitor() {
+    ::sem_init(&wakeups, 0, 0);
+    ::sem_init(&started, 0, 0);
+  }
 
   void run() {
     for (;;) {
@@ -167,6 +183,7 @@ class monitor {
         until.tv_nsec = ns % 1'000'000'000;
         (void)::sem_clockwait(&wakeups, CLOCK_MONOTONIC, &until);
       }
+      std::lock_guard busy(working);
       if (dump_requested.exchange(false, std::memory_order_relaxed)) write_dump();
       if (ms == 0)
         stalls_.clear();
@@ -238,7 +255,11 @@ class monitor {
 
 }  // namespace
 
-void monitor_before_fork() noexcept { monitor::get().mutex.lock(); }
+void monitor_before_fork() noexcept {
+  monitor& m = monitor::get();
+  m.working.lock();  // before `mutex`, as a round takes them (report())
+  m.mutex.lock();
+}
 
 void monitor_after_fork(bool in_child) noexcept {
   monitor& m = monitor::get();
@@ -247,6 +268,7 @@ void monitor_after_fork(bool in_child) noexcept {
     m.forget_stalls_after_fork();
   }
   m.mutex.unlock();
+  m.working.unlock();
 }
 
 void start_monitor() noexcept {
